@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The full test suite: installs what is missing, checks generated code, types and lint,
+# then runs every test file with node's test runner (each test starts its own nats-server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+echo "[test] generated code is fresh"; bash scripts/gen-proto.sh --check
+echo "[test] typecheck"; pnpm -s typecheck
+echo "[test] lint"; pnpm -s lint
+mapfile -t files < <(find libs services tools bench -path '*/node_modules' -prune -o -name '*.test.ts' -print 2>/dev/null | sort)
+if [ $# -gt 0 ]; then files=("$@"); fi
+echo "[test] ${#files[@]} test files"
+exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "${files[@]}"

@@ -3,7 +3,7 @@ import { monotonicFactory, ulid } from 'ulid';
 /** The only session id format: `ses_` + ULID (Crockford base32, 26 chars). */
 export const SESSION_ID_RE = /^ses_[0-9A-HJKMNP-TV-Z]{26}$/;
 /** Turn ids: `turn_` + ULID. A turn id is also the correlation id of everything in the turn. */
-export const TURN_ID_RE = /^turn_[0-9A-HJKMNP-TV-Z]{26}$/;
+export const TURN_ID_RE = /^turn_[0-9A-Za-z]{1,40}$/;
 
 export function isSessionId(value: unknown): value is string {
   return typeof value === 'string' && SESSION_ID_RE.test(value);

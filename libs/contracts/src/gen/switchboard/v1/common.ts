@@ -220,6 +220,8 @@ export enum TimerKind {
   TIMER_KIND_HANG_UP = "TIMER_KIND_HANG_UP",
   /** TIMER_KIND_TURN_TIMEOUT - a turn's worker never answered */
   TIMER_KIND_TURN_TIMEOUT = "TIMER_KIND_TURN_TIMEOUT",
+  /** TIMER_KIND_PLAYBACK_TIMEOUT - PLAYBACK_DONE never came after TTS_DONE */
+  TIMER_KIND_PLAYBACK_TIMEOUT = "TIMER_KIND_PLAYBACK_TIMEOUT",
   UNRECOGNIZED = "UNRECOGNIZED",
 }
 
@@ -240,6 +242,9 @@ export function timerKindFromJSON(object: any): TimerKind {
     case 4:
     case "TIMER_KIND_TURN_TIMEOUT":
       return TimerKind.TIMER_KIND_TURN_TIMEOUT;
+    case 5:
+    case "TIMER_KIND_PLAYBACK_TIMEOUT":
+      return TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -259,6 +264,8 @@ export function timerKindToJSON(object: TimerKind): string {
       return "TIMER_KIND_HANG_UP";
     case TimerKind.TIMER_KIND_TURN_TIMEOUT:
       return "TIMER_KIND_TURN_TIMEOUT";
+    case TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT:
+      return "TIMER_KIND_PLAYBACK_TIMEOUT";
     case TimerKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -277,6 +284,8 @@ export function timerKindToNumber(object: TimerKind): number {
       return 3;
     case TimerKind.TIMER_KIND_TURN_TIMEOUT:
       return 4;
+    case TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT:
+      return 5;
     case TimerKind.UNRECOGNIZED:
     default:
       return -1;

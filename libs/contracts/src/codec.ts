@@ -1,0 +1,224 @@
+// Wire codecs. Events and commands travel as UTF-8 JSON of the generated types (every
+// field present, so "required" fields are visibly required); audio frames as binary
+// protobuf. Decoding is the one validation path every consumer uses.
+import type { z } from 'zod';
+import { AudioFrame } from './gen/switchboard/v1/audio';
+import { Command, CommandType } from './gen/switchboard/v1/commands';
+import { Event, EventType } from './gen/switchboard/v1/events';
+import { ContractError } from './errors';
+import { SESSION_ID_RE } from './ids';
+import {
+  COMMAND_BODIES,
+  CommandEnvelopeSchema,
+  EVENT_PAYLOADS,
+  EventEnvelopeSchema,
+  LIMITS,
+  type CommandBodyKey,
+  type EventPayloadKey,
+  type KnownCommandType,
+  type KnownEventType,
+} from './schemas';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+function issuesOf(err: z.ZodError): string[] {
+  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+}
+
+function parseJson(bytes: Uint8Array, what: string, maxBytes: number): Record<string, unknown> {
+  if (bytes.byteLength > maxBytes) {
+    throw new ContractError('TOO_LARGE', `${what} is ${bytes.byteLength} bytes, limit ${maxBytes}`);
+  }
+  let textValue: string;
+  try {
+    textValue = utf8.decode(bytes);
+  } catch {
+    throw new ContractError('INVALID_UTF8', `${what} is not valid UTF-8`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(textValue);
+  } catch (err) {
+    throw new ContractError('INVALID_JSON', `${what} is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ContractError('INVALID_JSON', `${what} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+const EVENT_HEADER_KEYS = new Set(['eventId', 'eventType', 'sessionId', 'source', 'timestamp', 'correlationId', 'metadata']);
+const COMMAND_HEADER_KEYS = new Set(['commandId', 'commandType', 'sessionId', 'source', 'timestamp', 'correlationId', 'metadata']);
+
+function onlyPayloadKey(raw: Record<string, unknown>, headerKeys: Set<string>, expected: string, what: string): unknown {
+  const present = Object.keys(raw).filter((k) => !headerKeys.has(k) && raw[k] !== undefined && raw[k] !== null);
+  if (present.length !== 1 || present[0] !== expected) {
+    throw new ContractError(
+      'PAYLOAD_MISMATCH',
+      `${what} needs exactly one payload '${expected}', got ${present.length === 0 ? 'none' : present.join(', ')}`,
+    );
+  }
+  return raw[expected];
+}
+
+export interface DecodeOptions {
+  maxBytes?: number;
+}
+
+/** Bytes → validated Event. Throws ContractError with a precise reason. */
+export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions = {}): Event {
+  const raw = parseJson(bytes, 'event', opts.maxBytes ?? LIMITS.maxMessageBytes);
+  const type = raw['eventType'];
+  if (typeof type !== 'string' || !(type in EVENT_PAYLOADS)) {
+    throw new ContractError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(type)?.slice(0, 64)}`);
+  }
+  const [key, schema] = EVENT_PAYLOADS[type as KnownEventType];
+  const head = EventEnvelopeSchema.safeParse(raw);
+  if (!head.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} envelope`, issuesOf(head.error));
+  const payloadRaw = onlyPayloadKey(raw, EVENT_HEADER_KEYS, key, type);
+  const payload = schema.safeParse(payloadRaw);
+  if (!payload.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} payload`, issuesOf(payload.error).map((i) => `${key}.${i}`));
+  return { ...Event.fromPartial({}), ...head.data, eventType: type as EventType, [key]: payload.data } as Event;
+}
+
+export function encodeEvent(event: Event): Uint8Array {
+  return encoder.encode(JSON.stringify(event));
+}
+
+/** Bytes → validated Command. */
+export function decodeCommand(bytes: Uint8Array, opts: DecodeOptions = {}): Command {
+  const raw = parseJson(bytes, 'command', opts.maxBytes ?? LIMITS.maxMessageBytes);
+  const type = raw['commandType'];
+  if (typeof type !== 'string' || !(type in COMMAND_BODIES)) {
+    throw new ContractError('UNKNOWN_TYPE', `unknown command type ${JSON.stringify(type)?.slice(0, 64)}`);
+  }
+  const [key, schema] = COMMAND_BODIES[type as KnownCommandType];
+  const head = CommandEnvelopeSchema.safeParse(raw);
+  if (!head.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} envelope`, issuesOf(head.error));
+  const bodyRaw = onlyPayloadKey(raw, COMMAND_HEADER_KEYS, key, type);
+  const body = schema.safeParse(bodyRaw);
+  if (!body.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} body`, issuesOf(body.error).map((i) => `${key}.${i}`));
+  return { ...Command.fromPartial({}), ...head.data, commandType: type as CommandType, [key]: body.data } as Command;
+}
+
+export function encodeCommand(command: Command): Uint8Array {
+  return encoder.encode(JSON.stringify(command));
+}
+
+export const AUDIO_LIMITS = { maxPcmBytes: 3840, sampleRates: [16000, 48000] as readonly number[] } as const;
+
+/** Binary protobuf → validated AudioFrame. */
+export function decodeAudioFrame(bytes: Uint8Array): AudioFrame {
+  if (bytes.byteLength > AUDIO_LIMITS.maxPcmBytes + 512) {
+    throw new ContractError('TOO_LARGE', `audio frame is ${bytes.byteLength} bytes`);
+  }
+  let frame: AudioFrame;
+  try {
+    frame = AudioFrame.decode(bytes);
+  } catch (err) {
+    throw new ContractError('INVALID_BINARY', `audio frame does not decode: ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (!SESSION_ID_RE.test(frame.sessionId)) problems.push('sessionId: must be ses_<ULID>');
+  if (!AUDIO_LIMITS.sampleRates.includes(frame.sampleRate)) problems.push(`sampleRate: ${frame.sampleRate} not supported`);
+  if (frame.pcm.byteLength % 2 !== 0) problems.push('pcm: odd byte length');
+  if (frame.pcm.byteLength > AUDIO_LIMITS.maxPcmBytes) problems.push('pcm: too long');
+  if (problems.length > 0) throw new ContractError('INVALID_FIELDS', 'invalid audio frame', problems);
+  return frame;
+}
+
+export function encodeAudioFrame(frame: AudioFrame): Uint8Array {
+  return AudioFrame.encode(frame).finish();
+}
+
+/** PCM16LE view of a frame's bytes (copies if unaligned). */
+export function pcmSamples(frame: AudioFrame): Int16Array {
+  const b = frame.pcm;
+  if (b.byteOffset % 2 === 0) return new Int16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
+  return new Int16Array(b.slice().buffer);
+}
+
+// ---- typed builders ------------------------------------------------------------------------
+type PayloadOf<T extends KnownEventType> = NonNullable<Event[(typeof EVENT_PAYLOADS)[T][0]]>;
+type BodyOf<T extends KnownCommandType> = NonNullable<Command[(typeof COMMAND_BODIES)[T][0]]>;
+
+export interface EnvelopeInit {
+  sessionId: string;
+  source: string;
+  eventId: string;
+  timestamp?: number;
+  correlationId?: string;
+  metadata?: Record<string, string>;
+}
+
+/** Builds a complete Event of `type` with defaults filled in for the payload. */
+export function makeEvent<T extends KnownEventType>(type: T, init: EnvelopeInit, payload: Partial<PayloadOf<T>>): Event {
+  const key: EventPayloadKey = EVENT_PAYLOADS[type][0];
+  const schema = EVENT_PAYLOADS[type][1] as unknown as { parse(v: unknown): unknown };
+  return {
+    ...Event.fromPartial({}),
+    eventId: init.eventId,
+    eventType: type as EventType,
+    sessionId: init.sessionId,
+    source: init.source,
+    timestamp: init.timestamp ?? Date.now(),
+    correlationId: init.correlationId ?? '',
+    metadata: init.metadata ?? {},
+    [key]: fillDefaults(schema, payload),
+  } as Event;
+}
+
+export interface CommandInit {
+  sessionId: string;
+  source: string;
+  commandId: string;
+  timestamp?: number;
+  correlationId?: string;
+  metadata?: Record<string, string>;
+}
+
+export function makeCommand<T extends KnownCommandType>(type: T, init: CommandInit, body: Partial<BodyOf<T>>): Command {
+  const key: CommandBodyKey = COMMAND_BODIES[type][0];
+  const schema = COMMAND_BODIES[type][1] as unknown as { parse(v: unknown): unknown };
+  return {
+    ...Command.fromPartial({}),
+    commandId: init.commandId,
+    commandType: type as CommandType,
+    sessionId: init.sessionId,
+    source: init.source,
+    timestamp: init.timestamp ?? Date.now(),
+    correlationId: init.correlationId ?? '',
+    metadata: init.metadata ?? {},
+    [key]: fillDefaults(schema, body),
+  } as Command;
+}
+
+/** Fill wire defaults without enforcing required-ness (builders may build invalid messages on purpose in tests). */
+function fillDefaults(schema: { parse(v: unknown): unknown }, partial: object): unknown {
+  const defaults = defaultsCache.get(schema) ?? computeDefaults(schema);
+  return { ...defaults, ...partial };
+}
+
+const defaultsCache = new WeakMap<object, Record<string, unknown>>();
+function computeDefaults(schema: object): Record<string, unknown> {
+  // Parse an empty object with every refinement ignored: collect each field's default.
+  const shape = shapeOf(schema);
+  const out: Record<string, unknown> = {};
+  for (const [k, field] of Object.entries(shape)) {
+    const r = (field as { safeParse(v: unknown): { success: boolean; data?: unknown } }).safeParse(undefined);
+    out[k] = r.success ? r.data : undefined;
+  }
+  defaultsCache.set(schema, out);
+  return out;
+}
+function shapeOf(schema: object): Record<string, unknown> {
+  const s = schema as { shape?: Record<string, unknown>; _zod: { def: { type: string; in?: object; schema?: object } } };
+  if (s.shape) return s.shape;
+  const def = s._zod.def;
+  if (def.in) return shapeOf(def.in);
+  if (def.schema) return shapeOf(def.schema);
+  return {};
+}
+
+export { EventType, CommandType };

@@ -2,6 +2,7 @@
 // a broken exporter is logged, never thrown, so telemetry can't take a service down.
 import { ROOT_CONTEXT, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -15,6 +16,8 @@ export interface TracingOptions {
   endpoint?: string;
   /** Where start/stop failures are reported; defaults to stderr. */
   log?: Logger;
+  /** Longest shutdown() may wait to flush spans (default 3000 ms): SIGTERM must not hang on a dead collector. */
+  shutdownBudgetMs?: number;
 }
 
 export interface TracingHandle {
@@ -36,9 +39,23 @@ function tracesUrl(endpoint: string): string {
   return base.endsWith('/v1/traces') ? base : `${base}/v1/traces`;
 }
 
+/**
+ * Without an exporter, a context manager is still registered so that a remote parent extracted
+ * from NATS headers stays active across awaits and is forwarded downstream: a service that
+ * exports nothing must not break the trace of the services around it.
+ */
+function registerContextManagerOnly(): void {
+  const cm = new AsyncLocalStorageContextManager().enable();
+  // false when one is already registered (e.g. by an SDK): keep that one.
+  if (!context.setGlobalContextManager(cm)) cm.disable();
+}
+
 export function initTracing(opts: TracingOptions): TracingHandle {
   const endpoint = opts.endpoint ?? process.env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-  if (!endpoint) return { enabled: false, shutdown: async () => {} };
+  if (!endpoint) {
+    registerContextManagerOnly();
+    return { enabled: false, shutdown: async () => {} };
+  }
   let sdk: NodeSDK | undefined;
   try {
     sdk = new NodeSDK({
@@ -49,6 +66,7 @@ export function initTracing(opts: TracingOptions): TracingHandle {
     sdk.start();
   } catch (err) {
     report(opts.log, err, 'tracing disabled: OpenTelemetry SDK failed to start');
+    registerContextManagerOnly();
     return { enabled: false, shutdown: async () => {} };
   }
   const started = sdk;
@@ -56,7 +74,22 @@ export function initTracing(opts: TracingOptions): TracingHandle {
   return {
     enabled: true,
     shutdown() {
-      stopping ??= started.shutdown().catch((err: unknown) => report(opts.log, err, 'tracing shutdown failed'));
+      stopping ??= (async () => {
+        const budgetMs = opts.shutdownBudgetMs ?? 3000;
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), budgetMs);
+          timer.unref();
+        });
+        try {
+          const r = await Promise.race([started.shutdown().then(() => 'done' as const), timeout]);
+          if (r === 'timeout') report(opts.log, new Error(`no flush within ${budgetMs} ms`), 'tracing shutdown gave up');
+        } catch (err) {
+          report(opts.log, err, 'tracing shutdown failed');
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
       return stopping;
     },
   };

@@ -156,6 +156,14 @@ export type NatsCredential = { user: string; password: string } | { user: string
 
 export type NatsUsers = Record<ServiceName, NatsCredential> & Partial<Record<typeof PROVISIONER, NatsCredential>>;
 
+/**
+ * nats-server parses the value of a `$VAR` reference as configuration syntax: `123456` becomes a
+ * number, `true` a boolean, a space or quote a parse error — and the server refuses to start.
+ * Passwords handed over through the environment must therefore be plain tokens that start with
+ * a letter (checked by the chart's values.schema.json and by the generated passwords).
+ */
+export const NATS_ENV_PASSWORD_RE = /^[A-Za-z][A-Za-z0-9._+/=-]{15,}$/;
+
 /** The env var name the chart uses to hand nats-server a principal's password. */
 export function passwordEnvName(principal: Principal): string {
   return `SWITCHBOARD_NATS_PASSWORD_${principal.toUpperCase().replace(/-/g, '_')}`;

@@ -140,8 +140,13 @@ export function pcmSamples(frame: AudioFrame): Int16Array {
 }
 
 // ---- typed builders ------------------------------------------------------------------------
-type PayloadOf<T extends KnownEventType> = NonNullable<Event[(typeof EVENT_PAYLOADS)[T][0]]>;
-type BodyOf<T extends KnownCommandType> = NonNullable<Command[(typeof COMMAND_BODIES)[T][0]]>;
+/** Event/command type names as plain strings ("STT_FINAL") or enum members. */
+export type EventTypeName = `${KnownEventType}`;
+export type CommandTypeName = `${KnownCommandType}`;
+type PayloadByName = { [K in KnownEventType as `${K}`]: NonNullable<Event[(typeof EVENT_PAYLOADS)[K][0]]> };
+type BodyByName = { [K in KnownCommandType as `${K}`]: NonNullable<Command[(typeof COMMAND_BODIES)[K][0]]> };
+type PayloadOf<T extends EventTypeName> = PayloadByName[T];
+type BodyOf<T extends CommandTypeName> = BodyByName[T];
 
 export interface EnvelopeInit {
   sessionId: string;
@@ -153,9 +158,9 @@ export interface EnvelopeInit {
 }
 
 /** Builds a complete Event of `type` with defaults filled in for the payload. */
-export function makeEvent<T extends KnownEventType>(type: T, init: EnvelopeInit, payload: Partial<PayloadOf<T>>): Event {
-  const key: EventPayloadKey = EVENT_PAYLOADS[type][0];
-  const schema = EVENT_PAYLOADS[type][1] as unknown as { parse(v: unknown): unknown };
+export function makeEvent<T extends EventTypeName>(type: T, init: EnvelopeInit, payload: Partial<PayloadOf<T>>): Event {
+  const key: EventPayloadKey = EVENT_PAYLOADS[type as KnownEventType][0];
+  const schema = EVENT_PAYLOADS[type as KnownEventType][1] as unknown as { parse(v: unknown): unknown };
   return {
     ...Event.fromPartial({}),
     eventId: init.eventId,
@@ -178,9 +183,9 @@ export interface CommandInit {
   metadata?: Record<string, string>;
 }
 
-export function makeCommand<T extends KnownCommandType>(type: T, init: CommandInit, body: Partial<BodyOf<T>>): Command {
-  const key: CommandBodyKey = COMMAND_BODIES[type][0];
-  const schema = COMMAND_BODIES[type][1] as unknown as { parse(v: unknown): unknown };
+export function makeCommand<T extends CommandTypeName>(type: T, init: CommandInit, body: Partial<BodyOf<T>>): Command {
+  const key: CommandBodyKey = COMMAND_BODIES[type as KnownCommandType][0];
+  const schema = COMMAND_BODIES[type as KnownCommandType][1] as unknown as { parse(v: unknown): unknown };
   return {
     ...Command.fromPartial({}),
     commandId: init.commandId,

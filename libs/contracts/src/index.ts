@@ -41,6 +41,8 @@ export {
   type EnvelopeInit,
   type CommandInit,
   type DecodeOptions,
+  type EventTypeName,
+  type CommandTypeName,
 } from './codec';
 export { AudioSource, MicState, SpeakKind, TimerKind, TurnContext } from './gen/switchboard/v1/common';
 export {

@@ -138,10 +138,10 @@ test('every command type round-trips, and invalid commands are refused', () => {
 });
 
 test('audio frames: binary round trip and validation', () => {
-  const pcm = new Uint8Array(640).map((_, i) => i & 0xff);
+  const pcm = Buffer.from(new Uint8Array(640).map((_, i) => i & 0xff));
   const frame = AudioFrame.fromPartial({ sessionId, seq: 42, audioMs: 840, sampleRate: 16000, pcm, source: AudioSource.AUDIO_SOURCE_WEBRTC });
   const back = decodeAudioFrame(encodeAudioFrame(frame));
-  assert.deepEqual({ ...back, pcm: Buffer.from(back.pcm) }, { ...frame, pcm: Buffer.from(pcm) });
+  assert.deepEqual({ ...back, pcm: Buffer.from(back.pcm) } as unknown, { ...frame, pcm: Buffer.from(pcm) } as unknown);
   assert.throws(() => decodeAudioFrame(encodeAudioFrame({ ...frame, sessionId: 'bad' })), /sessionId/);
   assert.throws(() => decodeAudioFrame(encodeAudioFrame({ ...frame, sampleRate: 8000 })), /sampleRate/);
   assert.throws(() => decodeAudioFrame(new Uint8Array([0xff, 0xff, 0xff])), ContractError);

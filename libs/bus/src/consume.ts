@@ -1,0 +1,182 @@
+// Durable consumption: decode (validate) → handler → explicit ack; failures are nak'ed with
+// backoff and, after maxDeliver attempts (or at once when permanent), dead-lettered and
+// terminated. Work in flight is bounded; messages sharing a key run one at a time, in order.
+import type { ConsumerConfig, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, AckPolicy } from '@nats-io/jetstream';
+import type { Bus, DlqReason } from './bus';
+import { describeMsg, dlqReasonFor } from './bus';
+import { PermanentError, errorCode, isRetryable } from './errors';
+import { KeyedExecutor } from './keyed-executor';
+import { ensureConsumer } from './topology';
+
+export interface HandlerContext {
+  deliveryCount: number;
+  seq: number;
+  signal: AbortSignal;
+}
+
+export interface ConsumeOptions<T> {
+  stream: string;
+  /** Durable consumer name. */
+  consumer: string;
+  /** When given, the consumer is created or updated to this config first. */
+  config?: Partial<ConsumerConfig>;
+  /** Validate and decode; throwing dead-letters the message (it would fail again). */
+  decode: (msg: JsMsg) => T;
+  /** Messages with the same key are handled one at a time in stream order. Default: the subject. */
+  keyOf?: (value: T, msg: JsMsg) => string;
+  /** Resolve to ack. Throw a retryable error to retry with backoff, a PermanentError to dead-letter. */
+  handle: (value: T, msg: JsMsg, ctx: HandlerContext) => Promise<void>;
+  maxInFlight?: number;
+  /** Deliveries before dead-lettering (first delivery counts). */
+  maxDeliver?: number;
+  backoffMs?: readonly number[];
+  signal?: AbortSignal;
+}
+
+export interface ConsumerHandle {
+  /** Stop pulling, let in-flight work finish (unfinished messages are redelivered elsewhere). */
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+  stats(): { inFlight: number; keys: number; handled: number; deadLettered: number; retried: number };
+}
+
+const DEFAULT_BACKOFF = [100, 500, 2_000, 5_000] as const;
+
+export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<ConsumerHandle> {
+  const log = bus.log.child({ stream: opts.stream, consumer: opts.consumer });
+  if (opts.config) {
+    await ensureConsumer(bus.jsm, opts.stream, { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: -1, ...opts.config, durable_name: opts.consumer });
+  }
+  const maxInFlight = opts.maxInFlight ?? 64;
+  const maxDeliver = opts.maxDeliver ?? 5;
+  const backoff = opts.backoffMs ?? DEFAULT_BACKOFF;
+  const executor = new KeyedExecutor(maxInFlight);
+  const abort = new AbortController();
+  opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+  const counts = { handled: 0, deadLettered: 0, retried: 0 };
+  const depth = bus.metrics?.gauge('consumer_in_flight', 'messages being handled', ['consumer']);
+  const handledTotal = bus.metrics?.counter('consumer_messages_total', 'messages handled by outcome', ['consumer', 'outcome']);
+
+  const consumer = await bus.js.consumers.get(opts.stream, opts.consumer);
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(16, maxInFlight * 2), expires: 5_000 });
+
+  async function deadLetter(msg: JsMsg, reason: DlqReason | string, detail: string): Promise<void> {
+    try {
+      await bus.deadLetter(describeMsg(msg), reason as DlqReason, detail);
+      msg.term(`${reason}: ${detail}`.slice(0, 200));
+      counts.deadLettered++;
+      handledTotal?.inc({ consumer: opts.consumer, outcome: 'dead_lettered' });
+    } catch {
+      msg.nak(1_000); // keep it; try again later
+    }
+  }
+
+  async function run(msg: JsMsg, value: T): Promise<void> {
+    const deliveryCount = msg.info.deliveryCount;
+    const keepAlive = setInterval(() => msg.working(), 10_000);
+    try {
+      await opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal });
+      await msg.ackAck({ timeout: 5_000 }).catch((err: unknown) => {
+        // The ack may be lost; a redelivery is handled idempotently by the handler's own dedup.
+        log.warn({ seq: msg.seq, err: (err as Error).message }, 'ack not confirmed');
+      });
+      counts.handled++;
+      handledTotal?.inc({ consumer: opts.consumer, outcome: 'acked' });
+    } catch (err) {
+      const code = errorCode(err);
+      if (err instanceof PermanentError) {
+        await deadLetter(msg, err.dlqReason, `${code}: ${err.message}`);
+      } else if (!isRetryable(err)) {
+        await deadLetter(msg, 'permanent_error', `${code}: ${(err as Error).message}`);
+      } else if (deliveryCount >= maxDeliver) {
+        await deadLetter(msg, 'max_deliveries', `${code} after ${deliveryCount} deliveries: ${(err as Error).message}`);
+      } else {
+        const delay = backoff[Math.min(deliveryCount - 1, backoff.length - 1)] ?? 1_000;
+        log.warn({ seq: msg.seq, deliveryCount, code, err: (err as Error).message, retryInMs: delay }, 'handler failed, will retry');
+        msg.nak(delay);
+        counts.retried++;
+        handledTotal?.inc({ consumer: opts.consumer, outcome: 'retried' });
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  const done = (async () => {
+    for await (const msg of messages) {
+      if (abort.signal.aborted) {
+        msg.nak(); // hand it back for another replica right away
+        continue;
+      }
+      await executor.slot();
+      depth?.set({ consumer: opts.consumer }, executor.stats.inFlight);
+      if (msg.info.deliveryCount > maxDeliver) {
+        void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));
+        continue;
+      }
+      let value: T;
+      try {
+        value = opts.decode(msg);
+      } catch (err) {
+        void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, dlqReasonFor(err), (err as Error).message));
+        continue;
+      }
+      const key = opts.keyOf ? opts.keyOf(value, msg) : msg.subject;
+      void executor.submit(key, () => run(msg, value));
+    }
+    await executor.idle();
+  })().catch((err: unknown) => {
+    log.error({ err: (err as Error).message }, 'consumer loop failed');
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    done,
+    stats: () => ({ ...executor.stats, ...counts }),
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        abort.abort();
+        await messages.close().catch(() => undefined);
+        await done;
+        await executor.idle();
+      })();
+      return stopping;
+    },
+  };
+}
+
+export interface OrderedSubscription {
+  stop(): Promise<void>;
+}
+
+/**
+ * Low-latency in-order reading of a (memory) stream, e.g. audio frames: an ordered
+ * ephemeral consumer that recreates itself on gaps. No acks.
+ */
+export async function subscribeOrdered(
+  bus: Bus,
+  opts: { stream: string; filter: string; startTimeMs?: number; onMessage: (msg: JsMsg) => void },
+): Promise<OrderedSubscription> {
+  const consumer = await bus.js.consumers.get(opts.stream, {
+    filter_subjects: opts.filter,
+    ...(opts.startTimeMs !== undefined
+      ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(opts.startTimeMs).toISOString() }
+      : { deliver_policy: DeliverPolicy.New }),
+  });
+  const messages = await consumer.consume({
+    max_messages: 512,
+    callback: (m) => {
+      try {
+        opts.onMessage(m);
+      } catch (err) {
+        bus.log.error({ err: (err as Error).message, subject: m.subject }, 'ordered subscription handler threw');
+      }
+    },
+  });
+  return {
+    async stop() {
+      await messages.close().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,17 @@
+// @switchboard/bus — the JetStream layer every service uses.
+export { Bus, HEADERS, describeMsg, dlqReasonFor, type BusOptions, type PublishOptions, type DeadLetterInput, type DlqReason } from './bus';
+export { consume, subscribeOrdered, type ConsumeOptions, type ConsumerHandle, type HandlerContext, type OrderedSubscription } from './consume';
+export { BusError, PermanentError, isRetryable, errorCode } from './errors';
+export { KeyedExecutor, type KeyedExecutorStats } from './keyed-executor';
+export { PartitionLeases, type PartitionLeasesOptions, type LeaseCallbacks } from './leases';
+export {
+  provision,
+  ensureStream,
+  ensureConsumer,
+  ensureBucket,
+  streamConfigs,
+  bucketConfigs,
+  durableConsumer,
+  type TopologyOptions,
+  type ProvisionReport,
+} from './topology';

@@ -1,0 +1,166 @@
+// What the bus provisions: every stream, KV bucket and shared consumer, in one table.
+// Provisioning is create-or-update: it never deletes a stream, a consumer or data.
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type ConsumerConfig } from '@nats-io/jetstream';
+import { Kvm, type KvOptions } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { BUCKETS, LIMITS, STREAMS, subjects, COMMAND_TARGETS } from '@switchboard/contracts';
+
+export interface TopologyOptions {
+  /** JetStream replicas for file-backed streams (3 in a cluster). */
+  replicas?: number;
+  /** Dedup window for events/commands (Nats-Msg-Id). */
+  duplicateWindowMs?: number;
+  /** TTL of partition leases (the `leases` bucket's max age). */
+  leaseTtlMs?: number;
+  audioMaxAgeMs?: number;
+}
+
+const ms = (n: number) => n * 1_000_000; // nanoseconds
+
+export function streamConfigs(opts: TopologyOptions = {}): Array<Partial<StreamConfig> & { name: string; subjects: string[] }> {
+  const replicas = opts.replicas ?? 1;
+  const dup = ms(opts.duplicateWindowMs ?? 120_000);
+  const durable = {
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: replicas,
+    duplicate_window: dup,
+    max_msg_size: LIMITS.maxMessageBytes * 2, // oversized messages must reach our validator (→ DLQ), not bounce at publish
+  } satisfies Partial<StreamConfig>;
+  return [
+    { name: STREAMS.events, subjects: [subjects.eventsAll], ...durable, max_age: ms(24 * 3600_000), description: 'session events for the orchestrator' },
+    ...COMMAND_TARGETS.map((t) => ({
+      name: STREAMS.cmd[t],
+      subjects: [subjects.commandsOf(t)],
+      ...durable,
+      max_age: ms(3600_000),
+      description: `commands for ${t}`,
+    })),
+    {
+      name: STREAMS.audioIn,
+      subjects: [subjects.audioInAll],
+      storage: StorageType.Memory,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: 1,
+      max_age: ms(opts.audioMaxAgeMs ?? 10_000),
+      max_msg_size: 8 * 1024,
+      description: 'caller audio, 20 ms PCM16 frames',
+    },
+    {
+      name: STREAMS.audioOut,
+      subjects: [subjects.audioOutAll],
+      storage: StorageType.Memory,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: 1,
+      max_age: ms(opts.audioMaxAgeMs ?? 10_000),
+      max_msg_size: 8 * 1024,
+      description: 'agent audio, 20 ms PCM16 frames',
+    },
+    {
+      name: STREAMS.dlq,
+      subjects: [subjects.dlqAll],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: replicas,
+      duplicate_window: dup,
+      max_age: ms(7 * 24 * 3600_000),
+      max_msg_size: LIMITS.maxMessageBytes * 4,
+      description: 'dead letters: invalid or undeliverable messages, with a reason header',
+    },
+  ];
+}
+
+export function bucketConfigs(opts: TopologyOptions = {}): Array<{ name: string; options: Partial<KvOptions> }> {
+  const replicas = opts.replicas ?? 1;
+  return [
+    { name: BUCKETS.sessions, options: { history: 1, storage: StorageType.File, replicas, description: 'orchestrator session state (CAS)' } },
+    { name: BUCKETS.leases, options: { history: 1, storage: StorageType.File, replicas, ttl: opts.leaseTtlMs ?? 2_000, description: 'partition leases' } },
+    { name: BUCKETS.aliases, options: { history: 1, storage: StorageType.File, replicas, ttl: 24 * 3600_000, description: 'external id → session id' } },
+  ];
+}
+
+/** A durable pull consumer. max_deliver is unlimited on the server: the bus counts deliveries itself and dead-letters. */
+export function durableConsumer(name: string, filterSubject: string, extra: Partial<ConsumerConfig> = {}): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: name,
+    filter_subject: filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ms(30_000),
+    max_deliver: -1,
+    max_ack_pending: 1000,
+    ...extra,
+  };
+}
+
+export interface ProvisionReport {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+}
+
+const MUTABLE_STREAM_FIELDS = ['subjects', 'max_age', 'max_msg_size', 'duplicate_window', 'num_replicas', 'description', 'discard'] as const;
+
+function differs(current: Record<string, unknown>, wanted: Record<string, unknown>, fields: readonly string[]): boolean {
+  return fields.some((f) => wanted[f] !== undefined && JSON.stringify(current[f]) !== JSON.stringify(wanted[f]));
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(String(e?.message ?? ''));
+}
+
+export async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, report: ProvisionReport): Promise<void> {
+  try {
+    const info = await jsm.streams.info(cfg.name);
+    if (differs(info.config as unknown as Record<string, unknown>, cfg as Record<string, unknown>, MUTABLE_STREAM_FIELDS)) {
+      await jsm.streams.update(cfg.name, { ...info.config, ...cfg });
+      report.updated.push(`stream ${cfg.name}`);
+    } else report.unchanged.push(`stream ${cfg.name}`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.streams.add(cfg);
+    report.created.push(`stream ${cfg.name}`);
+  }
+}
+
+const MUTABLE_CONSUMER_FIELDS = ['ack_wait', 'max_deliver', 'max_ack_pending', 'filter_subject', 'description', 'inactive_threshold'] as const;
+
+export async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }, report?: ProvisionReport): Promise<void> {
+  try {
+    const info = await jsm.consumers.info(stream, cfg.durable_name);
+    if (differs(info.config as unknown as Record<string, unknown>, cfg as Record<string, unknown>, MUTABLE_CONSUMER_FIELDS)) {
+      const { durable_name: _d, deliver_policy: _p, ack_policy: _a, ...mutable } = cfg;
+      await jsm.consumers.update(stream, cfg.durable_name, mutable);
+      report?.updated.push(`consumer ${stream}/${cfg.durable_name}`);
+    } else report?.unchanged.push(`consumer ${stream}/${cfg.durable_name}`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, cfg);
+    report?.created.push(`consumer ${stream}/${cfg.durable_name}`);
+  }
+}
+
+export async function ensureBucket(nc: NatsConnection, jsm: JetStreamManager, name: string, options: Partial<KvOptions>, report: ProvisionReport): Promise<void> {
+  // A KV bucket is the stream KV_<name>; `open` does not prove it exists, the stream info does.
+  try {
+    await jsm.streams.info(`KV_${name}`);
+    report.unchanged.push(`bucket ${name}`);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await new Kvm(nc).create(name, options);
+    report.created.push(`bucket ${name}`);
+  }
+}
+
+/** Create or update every stream and bucket. Safe to run any number of times, concurrently with traffic. */
+export async function provision(nc: NatsConnection, jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<ProvisionReport> {
+  const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
+  for (const s of streamConfigs(opts)) await ensureStream(jsm, s, report);
+  for (const b of bucketConfigs(opts)) await ensureBucket(nc, jsm, b.name, b.options, report);
+  return report;
+}

@@ -1,0 +1,24 @@
+export interface SttResult {
+  /** Recognised words, lower-case, space-separated; '' when nothing was recognised. */
+  readonly text: string;
+  /** Posterior probability of the hypothesis, 0..1 (useful for "could you repeat that"). */
+  readonly confidence: number;
+}
+
+/** One utterance on one decoder. finish() or abort() returns the decoder to the pool; both are final. */
+export interface SttUtterance {
+  /** 16 kHz mono PCM16, any chunk size (20 ms frames in practice). */
+  push(pcm: Int16Array): void;
+  /** Best hypothesis so far. */
+  partial(): string;
+  finish(): SttResult;
+  /** Idempotent; safe after finish(). */
+  abort(): void;
+}
+
+export interface SttProvider {
+  readonly name: string;
+  startUtterance(opts?: { language?: string }): SttUtterance;
+  /** Frees idle decoders now and busy ones when their utterance ends. Idempotent. */
+  close(): void;
+}

@@ -1,0 +1,116 @@
+// The answer policy: given the intent scores and the retrieval (computed in parallel), decide
+// what kind of reply this turn gets. Pure: no I/O, no clock, easy to read as a table.
+import type { IntentResult } from './intent';
+import type { Replies } from './replies';
+import type { Retrieval } from './retrieve';
+import type { HistoryTurn, Intent } from './types';
+
+export interface Thresholds {
+  /** Retrieval confidence needed to answer from the KB. */
+  answerMin: number;
+  /** Below answerMin but above this: ask "is your question about <top article>?". */
+  suggestMin: number;
+  /** Classifier score needed to act on a conversational intent (greeting, repeat, ...). */
+  socialMin: number;
+  /** Classifier score needed to call a question out of scope (instead of asking to rephrase). */
+  outOfScopeMin: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { answerMin: 0.5, suggestMin: 0.3, socialMin: 0.5, outOfScopeMin: 0.5 };
+
+export type Decision =
+  | { kind: 'answer'; intent: Intent; confidence: number; articleId: string; useQuery: 'current' | 'previous' }
+  | {
+      kind: 'reply';
+      intent: Intent;
+      confidence: number;
+      sentences: string[];
+      sourceIds: string[];
+      clarify: boolean;
+      escalate: boolean;
+    };
+
+export interface DecideInput {
+  intent: IntentResult | undefined;
+  retrieval: Retrieval;
+  history: readonly HistoryTurn[];
+  thresholds: Thresholds;
+  replies: Replies;
+  titleOf: (articleId: string) => string | undefined;
+}
+
+const SOCIAL: ReadonlySet<Intent> = new Set(['greeting', 'goodbye', 'repeat', 'affirm', 'deny', 'stop']);
+
+function reply(intent: Intent, confidence: number, sentences: string[], extra: Partial<Extract<Decision, { kind: 'reply' }>> = {}): Decision {
+  return { kind: 'reply', intent, confidence, sentences, sourceIds: [], clarify: false, escalate: false, ...extra };
+}
+
+export function decide(input: DecideInput): Decision {
+  const { intent: ir, retrieval, history, thresholds: th, replies } = input;
+  const top = retrieval.hits[0];
+  const canAnswer = top !== undefined && retrieval.confidence >= th.answerMin;
+  const prev = history[history.length - 1];
+
+  if (ir) {
+    const score = (i: Intent): number => ir.ranking.find((r) => r.intent === i)?.score ?? 0;
+    // Asking for a person always wins: never keep someone talking to a bot they want out of.
+    if (score('talk_to_human') >= th.socialMin && ir.intent === 'talk_to_human') {
+      return reply('talk_to_human', score('talk_to_human'), replies.escalate, { escalate: true });
+    }
+    // "hi, where is my order" is a question with a greeting in front: the question wins when
+    // the KB clearly covers it.
+    const questionInside = canAnswer && retrieval.ownTerms.length >= 2 && retrieval.confidence >= ir.score;
+    if (SOCIAL.has(ir.intent) && ir.score >= th.socialMin && !questionInside) {
+      const s = ir.score;
+      switch (ir.intent) {
+        case 'greeting':
+          return reply('greeting', s, replies.greeting);
+        case 'goodbye':
+          return reply('goodbye', s, replies.goodbye);
+        case 'stop':
+          return reply('stop', s, replies.stop);
+        case 'repeat':
+          return prev && prev.agentText.trim() !== ''
+            ? reply('repeat', s, [replies.repeatPrefix, prev.agentText.trim()], { sourceIds: [...prev.sourceIds] })
+            : reply('repeat', s, replies.nothingToRepeat);
+        case 'affirm': {
+          // A "yes" answers the question the agent just asked.
+          if (prev && /\?\s*$/.test(prev.agentText)) {
+            const proposed = prev.sourceIds[0];
+            if (proposed !== undefined && input.titleOf(proposed) !== undefined) {
+              return { kind: 'answer', intent: 'affirm', confidence: s, articleId: proposed, useQuery: 'previous' };
+            }
+            if (/\b(agent|person|someone|team)\b/i.test(prev.agentText)) {
+              return reply('affirm', s, replies.escalate, { escalate: true });
+            }
+          }
+          return reply('affirm', s, replies.affirm);
+        }
+        case 'deny':
+          if (prev && /\?\s*$/.test(prev.agentText) && prev.sourceIds.length > 0) {
+            return reply('deny', s, replies.clarify.slice(1), { clarify: true });
+          }
+          return reply('deny', s, replies.deny);
+      }
+    }
+    if (!canAnswer && ir.intent === 'out_of_scope' && ir.score >= th.outOfScopeMin) {
+      return reply('out_of_scope', ir.score, replies.outOfScope);
+    }
+  }
+
+  if (canAnswer && top) {
+    return { kind: 'answer', intent: 'faq_question', confidence: retrieval.confidence, articleId: top.id, useQuery: 'current' };
+  }
+  const title = top ? input.titleOf(top.id) : undefined;
+  if (top && title !== undefined && retrieval.confidence >= th.suggestMin) {
+    const topic = title.charAt(0).toLowerCase() + title.slice(1);
+    return reply(
+      'faq_question',
+      retrieval.confidence,
+      replies.clarifySuggest.map((s) => s.replace('{topic}', topic)),
+      { clarify: true, sourceIds: [top.id] },
+    );
+  }
+  const intent: Intent = ir && ir.intent === 'out_of_scope' ? 'out_of_scope' : 'faq_question';
+  return reply(intent, retrieval.confidence, replies.clarify, { clarify: true });
+}

@@ -1,0 +1,129 @@
+// Query building (with follow-up context), article search, confidence and passage extraction.
+// Pure functions over an immutable SearchIndex.
+import type { Analyzer } from './analyzer';
+import type { Hit, SearchIndex, WeightedQuery } from './retriever';
+import type { HistoryTurn } from './types';
+
+export interface RetrievalTuning {
+  /** Weight of the previous caller turn's words in a follow-up query. */
+  contextWeight: number;
+  /** Score multiplier for the previous answer's article in a follow-up. */
+  followUpBoost: number;
+  /** Weight of derived cue terms (__money, __duration, __clock). */
+  cueWeight: number;
+}
+
+export const DEFAULT_RETRIEVAL_TUNING: RetrievalTuning = { contextWeight: 0.35, followUpBoost: 1.6, cueWeight: 0.6 };
+
+export interface Retrieval {
+  hits: Hit[];
+  /** 0..1: how much of what the caller said (idf-weighted) the top article covers, times how clearly it wins. */
+  confidence: number;
+  coverage: number;
+  query: WeightedQuery;
+  followUp: boolean;
+  /** Caller's own content terms (after STT-error repair). */
+  ownTerms: string[];
+}
+
+const ANAPHORA = /\b(it|that|this|those|these|them|they|there|one|ones)\b/;
+const CONTINUATION = /^(and|also|so|but|what about|how about|what if|then)\b/;
+
+export function retrieve(
+  index: SearchIndex,
+  analyzer: Analyzer,
+  text: string,
+  history: readonly HistoryTurn[],
+  tuning: RetrievalTuning = DEFAULT_RETRIEVAL_TUNING,
+): Retrieval {
+  const tokens = index.lexicon.correct(analyzer.terms(text, 'query'));
+  const query: WeightedQuery = new Map();
+  const ownTerms: string[] = [];
+  for (const t of tokens) {
+    if (t.stop) continue;
+    const isCue = t.term.startsWith('__');
+    if (!isCue && !ownTerms.includes(t.term)) ownTerms.push(t.term);
+    query.set(t.term, Math.max(query.get(t.term) ?? 0, isCue ? tuning.cueWeight : 1));
+  }
+
+  // A short or anaphoric turn right after an answer ("and how long does that take?") is about
+  // the same topic: borrow the previous caller turn's words and favour the previous article.
+  const prev = history[history.length - 1];
+  const lowered = text.normalize('NFC').toLowerCase().trim();
+  const followUp =
+    prev !== undefined &&
+    prev.sourceIds.length > 0 &&
+    ownTerms.length <= 4 &&
+    (ownTerms.length <= 2 || ANAPHORA.test(lowered) || CONTINUATION.test(lowered));
+  const boost = new Map<string, number>();
+  if (followUp && prev) {
+    for (const t of index.lexicon.correct(analyzer.tokens(prev.userText))) {
+      if (!t.stop && !query.has(t.term)) query.set(t.term, tuning.contextWeight);
+    }
+    const prevId = prev.sourceIds[0];
+    if (prevId !== undefined) boost.set(prevId, tuning.followUpBoost);
+  }
+
+  const hits = index.search(query, { boost, limit: 5 });
+  const top = hits[0];
+  let coverage = 0;
+  let confidence = 0;
+  if (top) {
+    const matched = index.matchedTerms(top.id, query);
+    let said = 0;
+    let covered = 0;
+    for (const [term, w] of query) {
+      if (term.startsWith('__')) continue;
+      const weight = w * index.idf(term);
+      said += weight;
+      if (matched.has(term)) covered += weight;
+    }
+    coverage = said > 0 ? covered / said : 0;
+    // A close runner-up means the question could be about either article.
+    const second = hits[1]?.score ?? 0;
+    const margin = top.score > 0 ? (top.score - second) / top.score : 0;
+    confidence = coverage * (0.75 + 0.25 * Math.min(1, margin * 2));
+  }
+  return { hits, confidence, coverage, query, followUp, ownTerms };
+}
+
+export interface ExtractOptions {
+  maxSentences: number;
+  maxWords: number;
+}
+
+/** The best sentences of one article for this query, in document order, within a spoken budget. */
+export function selectPassages(index: SearchIndex, articleId: string, query: WeightedQuery, opts: ExtractOptions): string[] {
+  const article = index.articles.get(articleId);
+  if (!article || article.sentences.length === 0) return [];
+  const scores = index.scoreSentences(articleId, query);
+  const words = (i: number): number => article.sentences[i]!.text.split(/\s+/).length;
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if ((scores[i] ?? 0) > (scores[best] ?? 0)) best = i;
+  const bestScore = scores[best] ?? 0;
+
+  const chosen = new Set<number>();
+  let budget = opts.maxWords;
+  const take = (i: number): boolean => {
+    if (chosen.has(i) || chosen.size >= opts.maxSentences || i < 0 || i >= article.sentences.length) return false;
+    if (chosen.size > 0 && words(i) > budget) return false;
+    chosen.add(i);
+    budget -= words(i);
+    return true;
+  };
+
+  if (bestScore <= 0) {
+    // Nothing specific matched: the article's opening is its summary.
+    take(0);
+    if (article.sentences[1]?.paragraph === article.sentences[0]?.paragraph) take(1);
+  } else {
+    take(best);
+    // Other sentences that answer the same question well.
+    const ranked = scores.map((s, i) => ({ s, i })).filter((x) => x.i !== best && x.s >= 0.6 * bestScore).sort((a, b) => b.s - a.s);
+    for (const r of ranked.slice(0, 1)) take(r.i);
+    // The next sentence of the same paragraph usually completes the instruction.
+    const next = best + 1;
+    if (article.sentences[next]?.paragraph === article.sentences[best]?.paragraph) take(next);
+  }
+  return [...chosen].sort((a, b) => a - b).map((i) => article.sentences[i]!.text);
+}

@@ -1,5 +1,6 @@
 // VAD + segmenter + STT for one audio stream: 20 ms frames in, speech/partial/final events out.
 // The thin shell the speech service wraps; all timing decisions live in the segmenter.
+import { rmsDbfs } from './audio/energy';
 import type { SttProvider, SttUtterance } from './stt/types';
 import type { Vad, VadStream } from './vad/silero';
 import { UtteranceSegmenter, type SegmenterConfig, type SegmenterEvent } from './vad/segmenter';
@@ -70,7 +71,7 @@ export function createStreamingRecognizer(opts: StreamingRecognizerOptions): Str
       if (ring.length > ringCapacity) ring.shift();
       const out: RecognizerEvent[] = [];
       let fedThisFrame = false;
-      for (const ev of segmenter.push({ audioMs: frameAt, probability })) {
+      for (const ev of segmenter.push({ audioMs: frameAt, probability, energyDb: rmsDbfs(frame) })) {
         out.push(ev);
         if (ev.type === 'speech_start') {
           utterance?.abort();

@@ -51,6 +51,8 @@ export const ragConfigSchema = z.object({
       contextWeight: unit.default(DEFAULT_RETRIEVAL_TUNING.contextWeight),
       followUpBoost: z.number().min(1).max(10).default(DEFAULT_RETRIEVAL_TUNING.followUpBoost),
       cueWeight: unit.default(DEFAULT_RETRIEVAL_TUNING.cueWeight),
+      unknownWordWeight: unit.default(DEFAULT_RETRIEVAL_TUNING.unknownWordWeight),
+      followUpFloor: unit.default(DEFAULT_RETRIEVAL_TUNING.followUpFloor),
     })
     .prefault({}),
   provider: z.discriminatedUnion('kind', [z.object({ kind: z.literal('extractive') }), openAiSchema]).default({ kind: 'extractive' }),

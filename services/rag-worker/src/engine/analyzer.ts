@@ -30,13 +30,24 @@ const CLITICS: Record<string, string> = {
   "n't": 'not', nt: 'not', ca: 'can', wo: 'will', "'s": 'is', "'m": 'am', "'re": 'are', "'ll": 'will',
   "'ve": 'have', "'d": 'would',
 };
+// wink's stop list drops these, but on a support line they carry the topic ("where is my order").
+const CONTENT_STOP_WORDS = new Set(['where']);
+// Words callers wrap every request in; they say nothing about the topic. "long"/"much"/"soon"
+// are carried by the __duration/__money cues instead.
+const CALLER_FILLER = new Set([
+  'get', 'got', 'gets', 'getting', 'want', 'wanted', 'need', 'needed', 'like', 'please', 'thing', 'something',
+  'anything', 'know', 'tell', 'help', 'just', 'really', 'guys', 'guy', 'yeah', 'okay', 'ok', 'hi', 'hello', 'hey',
+  'thanks', 'thank', 'go', 'going', 'gonna', 'say', 'said', 'make', 'long', 'much', 'many', 'soon', 'fast',
+  'quickly', 'still', 'now', 'today', 'um', 'uh', 'hmm', 'alright', 'sure', 'actually', 'maybe', 'way',
+]);
 const KEEP_TYPES = new Set(['word', 'number', 'unk', 'email', 'url', 'time', 'ordinal', 'hashtag']);
 
 // Cues let "how much" find the sentence with a price, "how long" the one with a duration, etc.
 const DURATION_UNIT = /^(minute|hour|day|week|month|year)s?$/;
 const QUERY_CUES: Array<[RegExp, string]> = [
   [/\b(how much|cost|costs|price|prices|fee|fees|charge for|pay for|expensive|cheap)\b/, '__money'],
-  [/\b(how long|how many (days|weeks|hours|minutes)|how fast|how soon|how quickly|when will|how late|valid for)\b/, '__duration'],
+  [/\b(how long|how many (days|weeks|hours|minutes)|how fast|how soon|how quickly|when will|how late|valid for|still (no|not|have not|has not|waiting))\b/, '__duration'],
+  [/\bwhen (am i|are you|is it|do i|does it|will)\b|\b(days|weeks|months) ago\b/, '__duration'],
   [/\b(what time|hours|are you open|open on|open at|open today|opening|closed)\b/, '__clock'],
 ];
 
@@ -70,7 +81,9 @@ export function createAnalyzer(): Analyzer {
       }
       let term = surface;
       if (type === 'word') term = t.out(stem) as string;
-      out.push({ surface, term, stop: type === 'word' && (t.out(its.stopWordFlag) as boolean) });
+      const stop =
+        type === 'word' && (((t.out(its.stopWordFlag) as boolean) && !CONTENT_STOP_WORDS.has(surface)) || CALLER_FILLER.has(surface));
+      out.push({ surface, term, stop });
     });
     return out;
   }
@@ -116,7 +129,7 @@ export function createLexicon(known: Iterable<Token>): Lexicon {
   const surfaces = [...bySurface.keys()];
 
   function nearest(word: string): string | undefined {
-    const maxDist = word.length >= 8 ? 2 : 1;
+    const maxDist = word.length >= 9 ? 2 : 1;
     let best: string | undefined;
     let bestDist = maxDist + 1;
     for (const s of surfaces) {
@@ -144,7 +157,7 @@ export function createLexicon(known: Iterable<Token>): Lexicon {
           continue;
         }
       }
-      if (!t.stop && !terms.has(t.term) && t.surface.length >= 5 && /^[a-z]+$/.test(t.surface)) {
+      if (!t.stop && !terms.has(t.term) && t.surface.length >= 6 && /^[a-z]+$/.test(t.surface)) {
         const n = nearest(t.surface);
         if (n !== undefined) {
           out.push({ surface: n, term: bySurface.get(n)!, stop: false });

@@ -16,7 +16,12 @@ export interface Thresholds {
   outOfScopeMin: number;
 }
 
-export const DEFAULT_THRESHOLDS: Thresholds = { answerMin: 0.5, suggestMin: 0.3, socialMin: 0.5, outOfScopeMin: 0.5 };
+export const DEFAULT_THRESHOLDS: Thresholds = { answerMin: 0.4, suggestMin: 0.2, socialMin: 0.35, outOfScopeMin: 0.3 };
+
+/** Retrieval confidence at which a KB question inside a social turn ("hi, where is my order") wins. */
+const QUESTION_INSIDE_MIN = 0.75;
+/** Retrieval confidence at which the KB overrides an out-of-scope classification. */
+const KB_OVERRIDES_OUT_OF_SCOPE = 0.8;
 
 export type Decision =
   | { kind: 'answer'; intent: Intent; confidence: number; articleId: string; useQuery: 'current' | 'previous' }
@@ -54,12 +59,16 @@ export function decide(input: DecideInput): Decision {
   if (ir) {
     const score = (i: Intent): number => ir.ranking.find((r) => r.intent === i)?.score ?? 0;
     // Asking for a person always wins: never keep someone talking to a bot they want out of.
-    if (score('talk_to_human') >= th.socialMin && ir.intent === 'talk_to_human') {
+    if (ir.intent === 'talk_to_human' && ir.score >= th.socialMin) {
       return reply('talk_to_human', score('talk_to_human'), replies.escalate, { escalate: true });
     }
     // "hi, where is my order" is a question with a greeting in front: the question wins when
     // the KB clearly covers it.
-    const questionInside = canAnswer && retrieval.ownTerms.length >= 2 && retrieval.confidence >= ir.score;
+    const questionInside =
+      canAnswer &&
+      retrieval.confidence >= QUESTION_INSIDE_MIN &&
+      retrieval.ownTerms.length >= 2 &&
+      score('faq_question') >= 0.6 * ir.score;
     if (SOCIAL.has(ir.intent) && ir.score >= th.socialMin && !questionInside) {
       const s = ir.score;
       switch (ir.intent) {
@@ -93,7 +102,7 @@ export function decide(input: DecideInput): Decision {
           return reply('deny', s, replies.deny);
       }
     }
-    if (!canAnswer && ir.intent === 'out_of_scope' && ir.score >= th.outOfScopeMin) {
+    if (ir.intent === 'out_of_scope' && ir.score >= th.outOfScopeMin && retrieval.confidence < KB_OVERRIDES_OUT_OF_SCOPE) {
       return reply('out_of_scope', ir.score, replies.outOfScope);
     }
   }

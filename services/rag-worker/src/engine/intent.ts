@@ -77,11 +77,16 @@ export function buildIntentClassifier(
   const n = raw.length;
   const idf = (k: string): number => Math.log(1 + n / (df.get(k) ?? 0.5));
 
+  // Words no training phrase uses ("funny" in "tell me a funny joke") still dilute the match,
+  // but less than known words: callers pad requests with detail the phrases never list.
+  const OOV_UNIGRAM = 0.5;
+  const OOV_BIGRAM = 0.25;
   const weigh = (f: Map<string, number>): Map<string, number> => {
     const v = new Map<string, number>();
     let norm = 0;
     for (const [k, tf] of f) {
-      const w = (1 + Math.log(tf)) * idf(k);
+      const oov = df.has(k) ? 1 : k.includes(' ') ? OOV_BIGRAM : OOV_UNIGRAM;
+      const w = (1 + Math.log(tf)) * idf(k) * oov;
       v.set(k, w);
       norm += w * w;
     }
@@ -100,6 +105,20 @@ export function buildIntentClassifier(
     }
   });
 
+  // Each intent's centroid: what its phrases share ("talk", "person", "agent"), so one short
+  // phrase that happens to share "i want a" cannot carry an unrelated request on its own.
+  const centroids = new Map<Intent, Map<string, number>>();
+  for (const p of vecs) {
+    let c = centroids.get(p.intent);
+    if (!c) centroids.set(p.intent, (c = new Map()));
+    for (const [k, w] of p.vec) c.set(k, (c.get(k) ?? 0) + w);
+  }
+  for (const c of centroids.values()) {
+    const norm = Math.sqrt([...c.values()].reduce((a, w) => a + w * w, 0)) || 1;
+    for (const [k, w] of c) c.set(k, w / norm);
+  }
+  const KNN_WEIGHT = 0.7;
+
   function classify(text: string): IntentResult {
     const q = weigh(features(lexicon.correct(analyzer.tokens(text))));
     const dots = new Float64Array(vecs.length);
@@ -110,7 +129,17 @@ export function buildIntentClassifier(
       const intent = vecs[i]!.intent;
       if (s > (best.get(intent) ?? 0)) best.set(intent, s);
     }
-    const ranking = INTENTS.map((intent) => ({ intent, score: best.get(intent) ?? 0 })).sort((a, b) => b.score - a.score);
+    const centroidCos = (intent: Intent): number => {
+      const c = centroids.get(intent);
+      if (!c) return 0;
+      let dot = 0;
+      for (const [k, w] of q) dot += w * (c.get(k) ?? 0);
+      return dot;
+    };
+    const ranking = INTENTS.map((intent) => ({
+      intent,
+      score: KNN_WEIGHT * (best.get(intent) ?? 0) + (1 - KNN_WEIGHT) * centroidCos(intent),
+    })).sort((a, b) => b.score - a.score);
     const top = ranking[0]!;
     return { intent: top.score > 0 ? top.intent : 'out_of_scope', score: top.score, ranking };
   }

@@ -1,7 +1,8 @@
 // Query building (with follow-up context), article search, confidence and passage extraction.
 // Pure functions over an immutable SearchIndex.
-import type { Analyzer } from './analyzer';
+import { normalizeText, type Analyzer } from './analyzer';
 import type { Hit, SearchIndex, WeightedQuery } from './retriever';
+import { DEFAULT_EXPANSIONS, type Expansion } from './synonyms';
 import type { HistoryTurn } from './types';
 
 export interface RetrievalTuning {
@@ -9,11 +10,21 @@ export interface RetrievalTuning {
   contextWeight: number;
   /** Score multiplier for the previous answer's article in a follow-up. */
   followUpBoost: number;
-  /** Weight of derived cue terms (__money, __duration, __clock). */
+  /** Weight of derived cue terms (__money, __duration, __clock) and synonym expansions. */
   cueWeight: number;
+  /** Words the index has never seen count this much (of their idf) against confidence. */
+  unknownWordWeight: number;
+  /** Minimum confidence of a follow-up that stays on the previous article. */
+  followUpFloor: number;
 }
 
-export const DEFAULT_RETRIEVAL_TUNING: RetrievalTuning = { contextWeight: 0.35, followUpBoost: 1.6, cueWeight: 0.6 };
+export const DEFAULT_RETRIEVAL_TUNING: RetrievalTuning = {
+  contextWeight: 0.5,
+  followUpBoost: 1.25,
+  cueWeight: 0.6,
+  unknownWordWeight: 0.3,
+  followUpFloor: 0.5,
+};
 
 export interface Retrieval {
   hits: Hit[];
@@ -35,16 +46,9 @@ export function retrieve(
   text: string,
   history: readonly HistoryTurn[],
   tuning: RetrievalTuning = DEFAULT_RETRIEVAL_TUNING,
+  expansions: readonly Expansion[] = DEFAULT_EXPANSIONS,
 ): Retrieval {
-  const tokens = index.lexicon.correct(analyzer.terms(text, 'query'));
-  const query: WeightedQuery = new Map();
-  const ownTerms: string[] = [];
-  for (const t of tokens) {
-    if (t.stop) continue;
-    const isCue = t.term.startsWith('__');
-    if (!isCue && !ownTerms.includes(t.term)) ownTerms.push(t.term);
-    query.set(t.term, Math.max(query.get(t.term) ?? 0, isCue ? tuning.cueWeight : 1));
-  }
+  const { query, ownTerms } = buildQuery(index, analyzer, text, tuning, expansions);
 
   // A short or anaphoric turn right after an answer ("and how long does that take?") is about
   // the same topic: borrow the previous caller turn's words and favour the previous article.
@@ -56,12 +60,19 @@ export function retrieve(
     ownTerms.length <= 4 &&
     (ownTerms.length <= 2 || ANAPHORA.test(lowered) || CONTINUATION.test(lowered));
   const boost = new Map<string, number>();
-  if (followUp && prev) {
-    for (const t of index.lexicon.correct(analyzer.tokens(prev.userText))) {
-      if (!t.stop && !query.has(t.term)) query.set(t.term, tuning.contextWeight);
-    }
-    const prevId = prev.sourceIds[0];
-    if (prevId !== undefined) boost.set(prevId, tuning.followUpBoost);
+  const prevId = prev?.sourceIds[0];
+  const prevArticle = prevId === undefined ? undefined : index.articles.get(prevId);
+  if (followUp && prev && prevId !== undefined && prevArticle) {
+    // The topic carried over is what the previous answer was about: the words of its article's
+    // title and tags that the caller used (or, if none, the title's). Other words of the previous
+    // turn ("I sent back a pair of shoes") would drag the search back to the same article.
+    const topic = new Set(
+      [prevArticle.title, ...prevArticle.tags].flatMap((s) => analyzer.tokens(s)).filter((t) => !t.stop).map((t) => t.term),
+    );
+    const prevTerms = [...buildQuery(index, analyzer, prev.userText, tuning, expansions).query.keys()].filter((t) => topic.has(t));
+    const carried = prevTerms.length > 0 ? prevTerms : analyzer.tokens(prevArticle.title).filter((t) => !t.stop).map((t) => t.term);
+    for (const term of carried) if (!query.has(term)) query.set(term, tuning.contextWeight);
+    boost.set(prevId, tuning.followUpBoost);
   }
 
   const hits = index.search(query, { boost, limit: 5 });
@@ -74,7 +85,7 @@ export function retrieve(
     let covered = 0;
     for (const [term, w] of query) {
       if (term.startsWith('__')) continue;
-      const weight = w * index.idf(term);
+      const weight = w * index.idf(term) * (index.lexicon.has(term) ? 1 : tuning.unknownWordWeight);
       said += weight;
       if (matched.has(term)) covered += weight;
     }
@@ -83,8 +94,34 @@ export function retrieve(
     const second = hits[1]?.score ?? 0;
     const margin = top.score > 0 ? (top.score - second) / top.score : 0;
     confidence = coverage * (0.75 + 0.25 * Math.min(1, margin * 2));
+    // Staying on the previous answer's topic is what a follow-up is expected to do.
+    if (followUp && top.id === prev?.sourceIds[0]) confidence = Math.max(confidence, tuning.followUpFloor);
   }
   return { hits, confidence, coverage, query, followUp, ownTerms };
+}
+
+function buildQuery(
+  index: SearchIndex,
+  analyzer: Analyzer,
+  text: string,
+  tuning: RetrievalTuning,
+  expansions: readonly Expansion[],
+): { query: WeightedQuery; ownTerms: string[] } {
+  const tokens = index.lexicon.correct(analyzer.terms(text, 'query'));
+  const query: WeightedQuery = new Map();
+  const ownTerms: string[] = [];
+  for (const t of tokens) {
+    if (t.stop) continue;
+    const isCue = t.term.startsWith('__');
+    if (!isCue && !ownTerms.includes(t.term)) ownTerms.push(t.term);
+    query.set(t.term, Math.max(query.get(t.term) ?? 0, isCue ? tuning.cueWeight : 1));
+  }
+  const normalized = normalizeText(text);
+  for (const [re, words] of expansions) {
+    if (!re.test(normalized)) continue;
+    for (const t of analyzer.tokens(words)) if (!t.stop && !query.has(t.term)) query.set(t.term, tuning.cueWeight);
+  }
+  return { query, ownTerms };
 }
 
 export interface ExtractOptions {

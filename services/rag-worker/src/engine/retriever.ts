@@ -60,9 +60,11 @@ export function buildIndex(articles: readonly Article[], analyzer: Analyzer): Se
   let passageCount = 0;
   for (const article of articles) {
     const fieldTokens: Record<Field, Token[]> = {
-      title: analyzer.terms(article.title, 'document'),
+      // Titles and questions are phrased like a caller's question ("How long a refund takes"),
+      // so they get the query-side cues: that is what the article answers.
+      title: analyzer.terms(article.title, 'query'),
       tags: article.tags.flatMap((t) => analyzer.tokens(t)),
-      questions: article.questions.flatMap((q) => analyzer.tokens(q)),
+      questions: article.questions.flatMap((q) => analyzer.terms(q, 'query')),
       body: [],
     };
     const sentenceTerms: Array<Map<string, number>> = [];
@@ -95,7 +97,11 @@ export function buildIndex(articles: readonly Article[], analyzer: Analyzer): Se
   const avgSentenceLen = Math.max(1, allSentenceLens.reduce((a, b) => a + b, 0) / Math.max(1, allSentenceLens.length));
   const idfOf = (d: number): number => Math.log(1 + (n - d + 0.5) / (d + 0.5));
   const maxIdf = idfOf(0);
+  // Cue terms (__duration ...) say what KIND of answer is wanted; nearly every article has some,
+  // so their df-based idf would be ~0. A fixed idf lets them pick the article that is about it.
+  const CUE_IDF = 1.5;
   const idf = (term: string): number => {
+    if (term.startsWith('__')) return CUE_IDF;
     const d = df.get(term);
     return d === undefined ? maxIdf : idfOf(d);
   };

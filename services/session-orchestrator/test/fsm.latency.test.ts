@@ -2,8 +2,8 @@
 // pipeline stage (marks from the producers' event timestamps).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MicState } from '../../../libs/contracts/src/gen/switchboard/v1/common';
-import type { Event } from '../../../libs/contracts/src/gen/switchboard/v1/events';
+import { MicState } from '@switchboard/contracts';
+import type { Event } from '@switchboard/contracts';
 import { FsmDriver, ev, latencyReport, percentile } from '../src/fsm/index';
 import type { StageLatency } from '../src/fsm/index';
 

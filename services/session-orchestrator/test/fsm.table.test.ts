@@ -2,9 +2,8 @@
 // below independently of src/fsm/transitions.ts, so a change to the table must change this spec.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EventType } from '../../../libs/contracts/src/gen/switchboard/v1/events';
-import type { Event } from '../../../libs/contracts/src/gen/switchboard/v1/events';
-import { MicState, SpeakKind } from '../../../libs/contracts/src/gen/switchboard/v1/common';
+import { EventType, MicState, SpeakKind } from '@switchboard/contracts';
+import type { Event } from '@switchboard/contracts';
 import {
   FsmDriver,
   STATE_CONTRACTS,
@@ -12,7 +11,7 @@ import {
   defaultFsmConfig,
   ev,
   liveTurnId,
-  makeEvent,
+  testEvent,
   nextDeadline,
   reduce,
 } from '../src/fsm/index';
@@ -62,8 +61,9 @@ function eventFor(type: EventType, s: SessionState): Event {
       return due ? ev.timerFired(due.timerId, due.kind, due.deadline) : ev.timerFired('no_input:1');
     }
     case EventType.ERROR: return ev.error(s.state === 'THINKING' ? 'rag' : s.state === 'SPEAKING' ? 'tts' : 'stt', s.state === 'THINKING' || s.state === 'SPEAKING' ? turnId : '');
-    case EventType.ESCALATION_REQUESTED: return ev.escalation();
-    default: return makeEvent(type, {});
+    // escalation is honoured whatever turn it names (the contracts require one)
+    case EventType.ESCALATION_REQUESTED: return ev.escalation(turnId || 'turn_0');
+    default: return testEvent(type, {});
   }
 }
 

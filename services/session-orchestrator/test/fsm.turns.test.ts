@@ -1,11 +1,9 @@
 // Turns, cancellation, barge-in, stale results, timers, purity and robustness of the reducer.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MicState, SpeakKind, TimerKind } from '../../../libs/contracts/src/gen/switchboard/v1/common';
-import { CommandType } from '../../../libs/contracts/src/gen/switchboard/v1/commands';
-import { EventType } from '../../../libs/contracts/src/gen/switchboard/v1/events';
-import type { Event } from '../../../libs/contracts/src/gen/switchboard/v1/events';
-import { FsmDriver, LIMITS, defaultFsmConfig, ev, initialState, nextDeadline, parseFsmConfig, reduce, toCommand } from '../src/fsm/index';
+import { CommandType, EventType, MicState, SpeakKind, TimerKind, decodeCommand, encodeCommand, newSessionId } from '@switchboard/contracts';
+import type { Event } from '@switchboard/contracts';
+import { FsmDriver, STATE_LIMITS, defaultFsmConfig, ev, initialState, nextDeadline, parseFsmConfig, reduce, toCommand } from '../src/fsm/index';
 import type { Effect, ReduceResult, SessionState } from '../src/fsm/index';
 
 const sig = (r: ReduceResult): string[] => r.effects.map((e) => `${e.target}:${e.commandType}`);
@@ -86,7 +84,7 @@ describe('turns', () => {
     assert.ok(cancelLogs.every((f) => (f as { reason: string }).reason === 'superseded'));
     assert.equal(d.state.counters.turns, 100);
     assert.equal(d.state.counters.cancelled, 99);
-    assert.equal(d.state.cancelledTurns.length, LIMITS.cancelledTurns);
+    assert.equal(d.state.cancelledTurns.length, STATE_LIMITS.cancelledTurns);
     assert.equal(d.state.turnsCompleted.filter((t) => t.outcome === 'cancelled').length, 50);
 
     // late answers of superseded turns are ignored; the live one is spoken
@@ -442,8 +440,8 @@ describe('purity and robustness', () => {
       const t = toSpeaking(d, `answer ${i}`);
       d.send(ev.playbackDone(t, `${t}:answer`), 800);
     }
-    assert.equal(d.state.timeline.length, LIMITS.timeline);
-    assert.equal(d.state.turnsCompleted.length, LIMITS.turnsCompleted);
+    assert.equal(d.state.timeline.length, STATE_LIMITS.timeline);
+    assert.equal(d.state.turnsCompleted.length, STATE_LIMITS.turnsCompleted);
     assert.equal(d.state.history.length, 4);
     assert.equal(d.state.history.at(-1)?.agentText, 'answer 119');
     assert.ok(JSON.stringify(d.state).length < 64 * 1024, `state is ${JSON.stringify(d.state).length} bytes`);
@@ -504,5 +502,37 @@ describe('config and commands', () => {
     assert.equal(cmd.commandType, CommandType.MIC_SET);
     assert.equal(cmd.micSet?.state, MicState.MIC_STATE_OPEN);
     assert.equal(cmd.ragQuery, undefined);
+  });
+});
+
+describe('effects honour the wire contracts', () => {
+  it('every command of a busy call passes @switchboard/contracts validation', () => {
+    const sessionId = newSessionId();
+    const d = new FsmDriver({ sessionId });
+    const all: Effect[] = [];
+    const run = (r: ReduceResult | undefined): void => {
+      all.push(...(r?.effects ?? []));
+    };
+    run(d.send(ev.callStarted()));
+    run(d.fireNextTimer()); // no-input prompt
+    const p = d.state.out;
+    run(d.send(ev.speechStarted(MicState.MIC_STATE_GATED), 100)); // barge-in on the prompt
+    assert.ok(p);
+    for (let i = 0; i < 3; i += 1) run(d.send(ev.sttFinal(`question ${i}`), 10)); // supersede
+    run(d.fireNextTimer()); // filler
+    run(d.send(ev.sttFinal('the real question'), 10)); // supersede with a filler
+    run(d.fireNextTimer()); // filler
+    run(d.fireNextTimer()); // turn timeout → apology
+    run(d.send(ev.playbackDone(d.state.out?.turnId ?? '', d.state.out?.speakId ?? ''), 1000));
+    const t = toSpeaking(d, 'Here you go.', { escalate: true });
+    run(d.send(ev.playbackDone(t, `${t}:answer`), 1000)); // escalated → CALL_END
+    const types = new Set(all.map((e) => e.commandType));
+    for (const c of [CommandType.RAG_QUERY, CommandType.RAG_CANCEL, CommandType.TTS_SPEAK, CommandType.TTS_CANCEL, CommandType.PLAYBACK_FLUSH, CommandType.MIC_SET, CommandType.CALL_END]) {
+      assert.ok(types.has(c), `script covers ${c}`);
+    }
+    all.forEach((effect, index) => {
+      const cmd = toCommand(effect, { sessionId, eventSeq: 1, index, timestamp: 1_700_000_000_000 });
+      assert.doesNotThrow(() => decodeCommand(encodeCommand(cmd)), `${effect.commandType} ${JSON.stringify(effect.body)}`);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { SpeakKind } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
+import { SpeakKind } from '@switchboard/contracts';
 import { playbackFlush, ttsCancel, ttsSpeak } from './effects';
 import { timerId } from './entry-effects';
 import type { TimerName, Utterance } from './session-state';

@@ -20,7 +20,8 @@ export const FsmConfigSchema = z.object({
   /** Ask the rag-worker to skip intent classification. */
   skipIntent: z.boolean().default(false),
   /** Finished exchanges sent with each RAG_QUERY (and kept in state). */
-  historyTurns: z.number().int().nonnegative().max(32).default(4),
+  // The contracts cap RAG_QUERY history at 16 turns.
+  historyTurns: z.number().int().nonnegative().max(16).default(4),
   /** Fade applied by the gateway when a barge-in flushes playback. */
   flushFadeMs: z.number().int().nonnegative().default(5),
   /** Texts for cached utterances; the tts-streamer synthesises them on a cache miss. */

@@ -1,4 +1,4 @@
-import { CommandType } from '../../../../libs/contracts/src/gen/switchboard/v1/commands';
+import { CommandType, MicState } from '@switchboard/contracts';
 import type {
   CallEnd,
   Command,
@@ -8,8 +8,7 @@ import type {
   RagQuery,
   TtsCancel,
   TtsSpeak,
-} from '../../../../libs/contracts/src/gen/switchboard/v1/commands';
-import { MicState } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
+} from '@switchboard/contracts';
 import type { MicContract } from './states';
 
 /** Which service's command stream an effect is published to. */

@@ -1,5 +1,4 @@
-import { SpeakKind } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
-import { EventType } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
+import { EventType, SpeakKind } from '@switchboard/contracts';
 import { callEnd, micSet, playbackFlush, ragQuery, ttsCancel, ttsSpeak } from './effects';
 import { liveTurnId } from './session-state';
 import type { MicContract, EntryEffect } from './states';

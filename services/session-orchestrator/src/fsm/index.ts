@@ -3,7 +3,7 @@ export { FsmConfigSchema, parseFsmConfig, defaultFsmConfig } from './config';
 export type { FsmConfig } from './config';
 export { SESSION_STATES, STATE_CONTRACTS, STATE_MARKERS, isSessionStateName } from './states';
 export type { SessionStateName, MicContract, PlaybackContract, EntryEffect, StateContract } from './states';
-export { initialState, nextDeadline, armedTimers, liveTurnId, LIMITS, TIMER_KINDS } from './session-state';
+export { initialState, nextDeadline, armedTimers, liveTurnId, STATE_LIMITS, TIMER_KINDS } from './session-state';
 export type {
   SessionState,
   Turn,
@@ -27,4 +27,4 @@ export type { ReduceResult, ReduceOutcome, Rejection } from './reducer';
 export type { ReduceContext, FsmLog } from './step';
 export { latencyReport, percentile, STAGES } from './latency';
 export type { LatencyReport, StageLatency } from './latency';
-export { ev, makeEvent, FsmDriver } from './testing';
+export { ev, testEvent, FsmDriver } from './testing';

@@ -1,8 +1,8 @@
-import { EventType } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
-import type { Event } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
+import { EventType } from '@switchboard/contracts';
+import type { Event } from '@switchboard/contracts';
 import type { Effect } from './effects';
 import { ENTRY_EFFECTS } from './entry-effects';
-import { LIMITS, liveTurnId } from './session-state';
+import { STATE_LIMITS, liveTurnId } from './session-state';
 import type { SessionState, TimerName, TransitionRecord } from './session-state';
 import { STATE_CONTRACTS, STATE_MARKERS } from './states';
 import type { SessionStateName } from './states';
@@ -69,8 +69,11 @@ const TURN_RESULTS: ReadonlySet<string> = new Set([
   EventType.PLAYBACK_STARTED,
   EventType.PLAYBACK_DONE,
 ]);
-/** Events that may name a turn (then it must be the live one) or be session-wide. */
-const MAYBE_TURN_EVENTS: ReadonlySet<string> = new Set([EventType.BARGE_IN, EventType.ERROR, EventType.ESCALATION_REQUESTED]);
+/**
+ * Events that may name a turn (then it must be the live one) or be session-wide. Not
+ * ESCALATION_REQUESTED: a caller who asked for a human is escalated whatever turn it came from.
+ */
+const MAYBE_TURN_EVENTS: ReadonlySet<string> = new Set([EventType.BARGE_IN, EventType.ERROR]);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -180,7 +183,7 @@ function enter(step: Step, eventType: string, to: SessionStateName, subject: str
     turnId: liveTurnId(s) ?? subject,
     eventSeq: ctx.seq,
   };
-  pushBounded(s.timeline, record, LIMITS.timeline);
+  pushBounded(s.timeline, record, STATE_LIMITS.timeline);
   step.transitions.push(record);
   log(step, 'info', `${STATE_MARKERS[from]} ${from} → ${STATE_MARKERS[to]} ${to}`, {
     from,
@@ -221,7 +224,7 @@ function reject(step: Step, eventType: string, reason: string): ReduceResult {
   pushBounded(
     s.timeline,
     { from: s.state, to: s.state, eventType, at: ctx.now, latencyMs: 0, turnId: step.eventTurnId, eventSeq: ctx.seq, rejected: true },
-    LIMITS.timeline,
+    STATE_LIMITS.timeline,
   );
   // Rejections carry no effects even if something was computed before the decision.
   step.effects.length = 0;

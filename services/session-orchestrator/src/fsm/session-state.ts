@@ -1,11 +1,10 @@
-import { TimerKind } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
-import type { TurnContext } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
+import { TimerKind } from '@switchboard/contracts';
+import type { TurnContext } from '@switchboard/contracts';
 import type { MicContract, PlaybackContract, SessionStateName } from './states';
 
-// TODO: import from '@switchboard/contracts' once libs/contracts/src/index.ts exports the generated types.
 
 /** Bounds that keep the KV value small (the state is rewritten on every event). */
-export const LIMITS = {
+export const STATE_LIMITS = {
   cancelledTurns: 32,
   timeline: 200,
   turnsCompleted: 50,

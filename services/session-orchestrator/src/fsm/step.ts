@@ -1,8 +1,8 @@
-import type { Event } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
+import type { Event } from '@switchboard/contracts';
 import type { FsmConfig } from './config';
 import { ragCancel, ttsCancel } from './effects';
 import type { Effect } from './effects';
-import { LIMITS } from './session-state';
+import { STATE_LIMITS } from './session-state';
 import type { SessionState, TimerName, TransitionRecord, TurnOutcome } from './session-state';
 
 /** What the shell passes with each event: its clock, the event's stream sequence, the config. */
@@ -58,7 +58,7 @@ export function closeTurn(step: Step, outcome: TurnOutcome, reason: string): voi
   pushBounded(
     s.turnsCompleted,
     { turnId: turn.turnId, outcome, reason, startedAt: turn.startedAt, endedAt: ctx.now, marks: { ...turn.marks } },
-    LIMITS.turnsCompleted,
+    STATE_LIMITS.turnsCompleted,
   );
   if (turn.answerText !== undefined) {
     // The caller heard (at least part of) the answer: it is context for the next question.
@@ -78,7 +78,7 @@ export function closeTurn(step: Step, outcome: TurnOutcome, reason: string): voi
   if (outcome === 'completed') {
     log(step, 'info', 'turn completed', { turnId: turn.turnId });
   } else {
-    pushBounded(s.cancelledTurns, turn.turnId, LIMITS.cancelledTurns);
+    pushBounded(s.cancelledTurns, turn.turnId, STATE_LIMITS.cancelledTurns);
     if (outcome === 'cancelled') {
       s.counters.cancelled += 1;
       log(step, 'info', 'turn cancelled', { turnId: turn.turnId, reason });
@@ -94,7 +94,7 @@ export function closeTurn(step: Step, outcome: TurnOutcome, reason: string): voi
 export function dropUtterance(step: Step, finished: boolean): void {
   const { s } = step;
   if (!s.out) return;
-  if (!finished && s.out.kind === 'prompt') pushBounded(s.cancelledTurns, s.out.turnId, LIMITS.cancelledTurns);
+  if (!finished && s.out.kind === 'prompt') pushBounded(s.cancelledTurns, s.out.turnId, STATE_LIMITS.cancelledTurns);
   delete s.out;
 }
 

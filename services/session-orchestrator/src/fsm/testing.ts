@@ -2,9 +2,8 @@
  * Event builders and an in-memory driver for exercising the reducer without NATS: used by the
  * FSM's tests, and handy for the shell's tests and benchmarks. Pure helpers, no I/O.
  */
-import { AudioSource, MicState, SpeakKind, TimerKind } from '../../../../libs/contracts/src/gen/switchboard/v1/common';
-import { EventType } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
-import type { Event } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
+import { AudioSource, EventType, MicState, SpeakKind, TimerKind } from '@switchboard/contracts';
+import type { Event } from '@switchboard/contracts';
 import { defaultFsmConfig } from './config';
 import type { FsmConfig } from './config';
 import { reduce } from './reducer';
@@ -14,7 +13,7 @@ import type { SessionState } from './session-state';
 
 type Payload = Omit<Partial<Event>, 'eventType'>;
 
-export function makeEvent(eventType: EventType, payload: Payload, at = 0, sessionId = 'ses_TEST'): Event {
+export function testEvent(eventType: EventType, payload: Payload, at = 0, sessionId = 'ses_TEST'): Event {
   return {
     eventId: '',
     eventType,
@@ -29,22 +28,22 @@ export function makeEvent(eventType: EventType, payload: Payload, at = 0, sessio
 
 /** One builder per event type, with the payload fields that matter to the FSM. */
 export const ev = {
-  callStarted: (language = 'en-US') => makeEvent(EventType.CALL_STARTED, { callStarted: { audioSource: AudioSource.AUDIO_SOURCE_TEST, language, gatewayId: 'gw', aliases: [] } }),
-  callEnded: (reason = 'hangup') => makeEvent(EventType.CALL_ENDED, { callEnded: { reason } }),
-  speechStarted: (mic: MicState = MicState.MIC_STATE_OPEN) => makeEvent(EventType.SPEECH_STARTED, { speechStarted: { audioMs: 0, mic } }),
-  speechEnded: () => makeEvent(EventType.SPEECH_ENDED, { speechEnded: { audioMs: 0, durationMs: 0 } }),
+  callStarted: (language = 'en-US') => testEvent(EventType.CALL_STARTED, { callStarted: { audioSource: AudioSource.AUDIO_SOURCE_TEST, language, gatewayId: 'gw', aliases: [] } }),
+  callEnded: (reason = 'hangup') => testEvent(EventType.CALL_ENDED, { callEnded: { reason } }),
+  speechStarted: (mic: MicState = MicState.MIC_STATE_OPEN) => testEvent(EventType.SPEECH_STARTED, { speechStarted: { audioMs: 0, mic } }),
+  speechEnded: () => testEvent(EventType.SPEECH_ENDED, { speechEnded: { audioMs: 0, durationMs: 0 } }),
   sttPartial: (text = 'hel') =>
-    makeEvent(EventType.STT_PARTIAL, { sttPartial: { text, utterance: 0, audioSource: AudioSource.AUDIO_SOURCE_TEST } }),
+    testEvent(EventType.STT_PARTIAL, { sttPartial: { text, utterance: 0, audioSource: AudioSource.AUDIO_SOURCE_TEST } }),
   sttFinal: (text = 'what are your opening hours', isFinal = true, decodeMs = 0) =>
-    makeEvent(EventType.STT_FINAL, {
+    testEvent(EventType.STT_FINAL, {
       sttFinal: { text, isFinal, confidence: 0.9, utterance: 0, audioSource: AudioSource.AUDIO_SOURCE_TEST, speechEndedAudioMs: 0, decodeMs, language: '' },
     }),
   intent: (turnId: string, intent = 'hours') =>
-    makeEvent(EventType.INTENT_DETECTED, { correlationId: turnId, intentDetected: { turnId, intent, confidence: 0.9 } }),
+    testEvent(EventType.INTENT_DETECTED, { correlationId: turnId, intentDetected: { turnId, intent, confidence: 0.9 } }),
   ragPartial: (turnId: string, text = 'We open', index = 0) =>
-    makeEvent(EventType.RAG_ANSWER_PARTIAL, { correlationId: turnId, ragAnswerPartial: { turnId, index, text } }),
+    testEvent(EventType.RAG_ANSWER_PARTIAL, { correlationId: turnId, ragAnswerPartial: { turnId, index, text } }),
   ragReady: (turnId: string, text = 'We open at nine.', opts: { escalate?: boolean } = {}) =>
-    makeEvent(EventType.RAG_ANSWER_READY, {
+    testEvent(EventType.RAG_ANSWER_READY, {
       correlationId: turnId,
       ragAnswerReady: {
         turnId,
@@ -59,20 +58,20 @@ export const ev = {
       },
     }),
   ttsStarted: (turnId: string, speakId: string, kind = SpeakKind.SPEAK_KIND_ANSWER) =>
-    makeEvent(EventType.TTS_STARTED, { correlationId: turnId, ttsStarted: { turnId, speakId, kind, timeToFirstAudioMs: 0 } }),
+    testEvent(EventType.TTS_STARTED, { correlationId: turnId, ttsStarted: { turnId, speakId, kind, timeToFirstAudioMs: 0 } }),
   ttsDone: (turnId: string, speakId: string, audioMs = 1000, kind = SpeakKind.SPEAK_KIND_ANSWER) =>
-    makeEvent(EventType.TTS_DONE, { correlationId: turnId, ttsDone: { turnId, speakId, kind, audioMs, cancelled: false } }),
+    testEvent(EventType.TTS_DONE, { correlationId: turnId, ttsDone: { turnId, speakId, kind, audioMs, cancelled: false } }),
   playbackStarted: (turnId: string, speakId: string, kind = SpeakKind.SPEAK_KIND_ANSWER) =>
-    makeEvent(EventType.PLAYBACK_STARTED, { correlationId: turnId, playbackStarted: { turnId, speakId, kind } }),
+    testEvent(EventType.PLAYBACK_STARTED, { correlationId: turnId, playbackStarted: { turnId, speakId, kind } }),
   playbackDone: (turnId: string, speakId: string, kind = SpeakKind.SPEAK_KIND_ANSWER) =>
-    makeEvent(EventType.PLAYBACK_DONE, { correlationId: turnId, playbackDone: { turnId, speakId, kind, durationMs: 1000, interrupted: false } }),
-  bargeIn: (turnId = '', reason = 'manual') => makeEvent(EventType.BARGE_IN, { correlationId: turnId, bargeIn: { reason, turnId } }),
+    testEvent(EventType.PLAYBACK_DONE, { correlationId: turnId, playbackDone: { turnId, speakId, kind, durationMs: 1000, interrupted: false } }),
+  bargeIn: (turnId = '', reason = 'manual') => testEvent(EventType.BARGE_IN, { correlationId: turnId, bargeIn: { reason, turnId } }),
   timerFired: (timerId: string, kind: TimerKind = TimerKind.TIMER_KIND_UNSPECIFIED, deadline = 0) =>
-    makeEvent(EventType.TIMER_FIRED, { timerFired: { kind, timerId, deadline } }),
+    testEvent(EventType.TIMER_FIRED, { timerFired: { kind, timerId, deadline } }),
   error: (stage: string, turnId = '', code = 'E_TEST') =>
-    makeEvent(EventType.ERROR, { correlationId: turnId, error: { code, message: 'test', retryable: false, stage, turnId } }),
+    testEvent(EventType.ERROR, { correlationId: turnId, error: { code, message: 'test', retryable: false, stage, turnId } }),
   escalation: (turnId = '', reason = 'asked_for_human') =>
-    makeEvent(EventType.ESCALATION_REQUESTED, { correlationId: turnId, escalationRequested: { turnId, reason } }),
+    testEvent(EventType.ESCALATION_REQUESTED, { correlationId: turnId, escalationRequested: { turnId, reason } }),
 };
 
 /**

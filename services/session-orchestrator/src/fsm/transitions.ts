@@ -11,10 +11,10 @@
  * Checked by the reducer BEFORE this table (reducer.ts):
  *   - ENDED accepts nothing;
  *   - results of a turn that is not the live one (INTENT_DETECTED, RAG_*, TTS_*, PLAYBACK_*, and
- *     BARGE_IN/ERROR/ESCALATION_REQUESTED when they name a turn) are ignored as `stale_result`;
+ *     BARGE_IN/ERROR when they name a turn) are ignored as `stale_result`;
  *   - TIMER_FIRED whose timerId is not armed any more is ignored as `stale_timer`.
  */
-import { EventType } from '../../../../libs/contracts/src/gen/switchboard/v1/events';
+import { EventType } from '@switchboard/contracts';
 import { actions, apologise, guards, timerIs } from './actions';
 import type { Action, Guard } from './actions';
 import { STATE_CONTRACTS } from './states';

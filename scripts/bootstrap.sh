@@ -11,7 +11,7 @@ SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 DEBIAN_PACKAGES=(
   nats-server chromium sox flite espeak-ng
-  libpocketsphinx3 pocketsphinx-en-us libsphinxbase3
+  libpocketsphinx3 pocketsphinx-en-us libsphinxbase3 festival festvox-us-slt-hts
   meson ninja-build pkg-config g++ patch python3 libuv1-dev libssl-dev libsrtp2-dev
   libusrsctp-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler unzip
 )

@@ -26,3 +26,8 @@ export { createStreamingRecognizer } from './pipeline';
 export type { RecognizerEvent, StreamingRecognizer, StreamingRecognizerOptions } from './pipeline';
 export { synthesizeFixture, noiseFixture, silence, concatAudio, mixAudio, hasCommand } from './testing/fixtures';
 export type { FixtureVoice } from './testing/fixtures';
+export { createFliteEngine, FliteConfigSchema } from './tts/flite';
+export type { FliteConfig, TtsProvider, TtsSynthesis, TtsNote } from './tts/flite';
+export { splitSentences } from './text/sentences';
+export { planSpeakable } from './text/speakable';
+export type { SpeakablePlan } from './text/speakable';

@@ -1,4 +1,4 @@
-import { SpeakKind } from '@switchboard/contracts';
+import { EventType, SpeakKind } from '@switchboard/contracts';
 import { playbackFlush, ttsCancel, ttsSpeak } from './effects';
 import { timerId } from './entry-effects';
 import type { TimerName, Utterance } from './session-state';
@@ -226,6 +226,8 @@ export const actions = {
     const { s, e } = step;
     s.counters.bargeIns += 1;
     step.reason = 'barge_in';
+    // The interrupting utterance starts now; an older speech end must not become its mark.
+    if (e.eventType === EventType.SPEECH_STARTED) delete s.pendingSpeechEndedAt;
     log(step, 'info', 'barge-in', {
       turnId: s.out?.turnId,
       speakId: s.out?.speakId,

@@ -149,8 +149,13 @@ export function selectPassages(index: SearchIndex, articleId: string, query: Wei
     return true;
   };
 
-  if (bestScore <= 0) {
-    // Nothing specific matched: the article's opening is its summary.
+  // A query that only names the article's topic ("my table came cracked" → damaged item) is
+  // answered by the article's opening, which says what to do; a query that asks for a detail
+  // the title does not name ("how long is the link valid") is answered by that detail.
+  const topic = index.topicTerms(articleId);
+  const bestTerms = index.sentenceTerms(articleId, best);
+  const specific = [...query.keys()].some((t) => bestTerms.has(t) && !topic.has(t));
+  if (bestScore <= 0 || !specific) {
     take(0);
     if (article.sentences[1]?.paragraph === article.sentences[0]?.paragraph) take(1);
   } else {

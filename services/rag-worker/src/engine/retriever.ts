@@ -44,6 +44,10 @@ export interface SearchIndex {
   search(query: WeightedQuery, opts?: SearchOptions): Hit[];
   /** Which of the query's terms occur anywhere in the article. */
   matchedTerms(articleId: string, query: WeightedQuery): Set<string>;
+  /** Terms of the article's title and tags: what the article is about as a whole. */
+  topicTerms(articleId: string): ReadonlySet<string>;
+  /** Terms of one sentence. */
+  sentenceTerms(articleId: string, index: number): ReadonlyMap<string, number>;
   /** Sentence scores within one article (BM25 with the global idf), in document order. */
   scoreSentences(articleId: string, query: WeightedQuery): number[];
 }
@@ -144,6 +148,13 @@ export function buildIndex(articles: readonly Article[], analyzer: Analyzer): Se
       if (!d) return out;
       for (const term of query.keys()) if (FIELDS.some((f) => d.tf[f].has(term))) out.add(term);
       return out;
+    },
+    topicTerms(articleId) {
+      const d = byId.get(articleId);
+      return new Set(d ? [...d.tf.title.keys(), ...d.tf.tags.keys()] : []);
+    },
+    sentenceTerms(articleId, i) {
+      return byId.get(articleId)?.sentenceTerms[i] ?? new Map();
     },
     scoreSentences(articleId, query) {
       const d = byId.get(articleId);

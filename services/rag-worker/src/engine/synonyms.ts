@@ -16,6 +16,7 @@ export const DEFAULT_EXPANSIONS: readonly Expansion[] = [
   [/\b(abroad|overseas|another country|other countries|outside the (us|united states))\b/, 'international'],
   [/\b(failed|fails|rejected|denied|declin\w*|(not|did not|will not) go through)\b/, 'declined'],
   [/\b(swap|switch)\b/, 'exchange'],
+  [/\b(lose|losing|misplaced|cannot find)\b/, 'lost'],
   [/\bstill (no|not|have not|has not|waiting)\b|\b(have not|has not|never) (received|got|seen)\b/, 'status'],
   [/\b(receipt|bill)\b/, 'invoice'],
   [/\b(coupon|voucher|discount)\b/, 'promo code'],

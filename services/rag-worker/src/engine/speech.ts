@@ -75,7 +75,7 @@ export function verbalize(input: string): string {
   s = s.replace(/\b([01]?\d|2[0-3]):([0-5]\d)\b/g, (_m, h: string, m: string) => clock(h, m, undefined));
 
   // Day ranges: "Mon-Fri" → "Monday to Friday".
-  s = s.replace(new RegExp(`\\b(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\\.?\\s?${DASH}\\s?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\\b\\.?`, 'gi'),
+  s = s.replace(new RegExp(`\\b(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\\.?\\s?${DASH}\\s?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\\b`, 'gi'),
     (_m, a: string, b: string) => `${DAY[a.toLowerCase()] ?? a} to ${DAY[b.toLowerCase()] ?? b}`,
   );
 

@@ -32,12 +32,17 @@ function valueArgs(set: Record<string, string | number | boolean>, valuesFiles: 
   return args;
 }
 
-export function helmTemplate(tools: K8sTools, chartDir: string, opts: { release?: string; namespace?: string; set?: Record<string, string | number | boolean>; valuesFiles?: string[] } = {}): RunResult {
-  return run(tools.helm, ['template', opts.release ?? 'switchboard', chartDir, '--namespace', opts.namespace ?? 'switchboard', ...valueArgs(opts.set ?? {}, opts.valuesFiles ?? [])]);
+export function helmTemplate(
+  tools: K8sTools,
+  chartDir: string,
+  opts: { release?: string; namespace?: string; set?: Record<string, string | number | boolean>; valuesFiles?: string[]; extraArgs?: string[] } = {},
+): RunResult {
+  return run(tools.helm, ['template', opts.release ?? 'switchboard', chartDir, '--namespace', opts.namespace ?? 'switchboard', ...valueArgs(opts.set ?? {}, opts.valuesFiles ?? []), ...(opts.extraArgs ?? [])]);
 }
 
-export function helmLint(tools: K8sTools, chartDir: string, opts: { set?: Record<string, string | number | boolean>; valuesFiles?: string[] } = {}): RunResult {
-  return run(tools.helm, ['lint', '--strict', chartDir, ...valueArgs(opts.set ?? {}, opts.valuesFiles ?? [])]);
+/** `helm lint`, with --strict (warnings fail) unless `strict: false`. */
+export function helmLint(tools: K8sTools, chartDir: string, opts: { set?: Record<string, string | number | boolean>; valuesFiles?: string[]; strict?: boolean } = {}): RunResult {
+  return run(tools.helm, ['lint', ...(opts.strict === false ? [] : ['--strict']), chartDir, ...valueArgs(opts.set ?? {}, opts.valuesFiles ?? [])]);
 }
 
 export function kustomize(tools: K8sTools, dir: string): RunResult {

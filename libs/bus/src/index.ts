@@ -15,3 +15,4 @@ export {
   type TopologyOptions,
   type ProvisionReport,
 } from './topology';
+export { AliasRegistry, AliasError, ALIAS_NAMESPACES, type AliasNamespace } from './aliases';

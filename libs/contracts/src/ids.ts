@@ -5,7 +5,7 @@ export const SESSION_ID_RE = /^ses_[0-9A-HJKMNP-TV-Z]{26}$/;
 /** Turn ids: `turn_` + ULID. A turn id is also the correlation id of everything in the turn. */
 export const TURN_ID_RE = /^turn_[0-9A-Za-z]{1,40}$/;
 
-export function isSessionId(value: unknown): value is string {
+export function isSessionId(value: unknown): boolean {
   return typeof value === 'string' && SESSION_ID_RE.test(value);
 }
 

@@ -136,7 +136,7 @@ describe('turns', () => {
     assert.deepEqual(sig(r), ['gateway:MIC_SET', 'stt:MIC_SET', 'gateway:CALL_END']);
     assert.equal(body(r.effects[2], 'callEnd').reason, 'escalated');
     assert.equal(r.state.turnsCompleted.at(-1)?.outcome, 'completed');
-    assert.equal(d.send(ev.callEnded()).outcome, 'rejected', 'ENDED accepts nothing');
+    assert.equal(d.send(ev.callEnded()).outcome, 'ignored', 'ENDED takes nothing more: the echo is ignored');
   });
 
   it('CALL_ENDED in THINKING cancels the live turn with the reason, no CALL_END back', () => {

@@ -110,11 +110,13 @@ function reduceUnsafe(state: SessionState, event: Event, ctx: ReduceContext): Re
   s.updatedAt = ctx.now;
   const step: Step = { s, e: (isObject(event) ? event : {}) as Event, ctx, effects: [], logs: [], transitions: [], eventTurnId: '' };
 
-  if (s.state === 'ENDED') return reject(step, eventType, 'call has ended');
   const payloadKey = PAYLOAD_KEY[eventType];
   if (!payloadKey) return reject(step, eventType, 'unknown event type');
   const payload: unknown = step.e[payloadKey];
   if (!isObject(payload)) return reject(step, eventType, `missing payload ${payloadKey}`);
+  // Late events after the call ended (the gateway's CALL_ENDED echo, a cancelled TTS_DONE…) are
+  // normal: recorded as ignored, not errors.
+  if (s.state === 'ENDED') return ignore(step, 'after_end', { event: eventType });
 
   const payloadTurn = typeof payload.turnId === 'string' ? payload.turnId : '';
   step.eventTurnId = payloadTurn || (typeof step.e.correlationId === 'string' ? step.e.correlationId : '');
@@ -205,7 +207,7 @@ function done(step: Step, outcome: ReduceOutcome): ReduceResult {
   return { state: step.s, effects: step.effects, transitions: step.transitions, logs: step.logs, outcome };
 }
 
-function ignore(step: Step, msg: 'stale_result' | 'stale_timer', fields: Record<string, unknown>): ReduceResult {
+function ignore(step: Step, msg: 'stale_result' | 'stale_timer' | 'after_end', fields: Record<string, unknown>): ReduceResult {
   step.s.counters.stale += 1;
   log(step, 'info', msg, fields);
   return done(step, 'ignored');

@@ -1,0 +1,4 @@
+import { runMain } from '@switchboard/runtime';
+import { orchestratorService } from './service';
+
+runMain(orchestratorService);

@@ -1,0 +1,197 @@
+// One partition owned by this replica: its durable consumer, one actor per session (the bus
+// runs a session's events one at a time, in stream order) and the sessions' timers.
+// Applying an event: reduce → CAS-write state + outbox (fenced) → publish commands with
+// deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
+// re-publishing any outbox left behind.
+import { PermanentError, consume, durableConsumer, type Bus, type ConsumerHandle } from '@switchboard/bus';
+import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, subjects, type Event } from '@switchboard/contracts';
+import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
+import { initialState, nextDeadline, reduce, toCommand, type FsmConfig, type ReduceResult } from '../fsm';
+import { CasConflictError, SessionStore, StaleOwnerError, type SessionRecord, type Stored } from './store';
+
+export interface PartitionDeps {
+  bus: Bus;
+  store: SessionStore;
+  partition: number;
+  fence: number;
+  replicaId: string;
+  fsmConfig: FsmConfig;
+  log: Logger;
+  metrics: Metrics;
+  maxInFlight: number;
+  /** sessions live in this replica (for the unknown-session log line) */
+  activeSessions(): string[];
+  /** live view for UIs/CLI (transitions, transcripts); best effort */
+  onApplied?(sessionId: string, event: Event, result: ReduceResult, record: SessionRecord): void;
+}
+
+export const consumerName = (p: number) => `orchestrator-p${p}`;
+
+export class PartitionWorker {
+  readonly #d: PartitionDeps;
+  readonly #sessions = new Map<string, Stored>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #loggers = new Map<string, Logger>();
+  #consumer: ConsumerHandle | undefined;
+  #stopped = false;
+
+  constructor(deps: PartitionDeps) {
+    this.#d = deps;
+  }
+
+  get partition(): number {
+    return this.#d.partition;
+  }
+
+  sessionIds(): string[] {
+    return [...this.#sessions.entries()].filter(([, s]) => s.record.fsm.state !== 'ENDED').map(([id]) => id);
+  }
+
+  cached(sessionId: string): Stored | undefined {
+    return this.#sessions.get(sessionId);
+  }
+
+  async start(): Promise<void> {
+    const { bus, partition, store } = this.#d;
+    // Take over: reload every session of the partition, finish its outbox, re-arm its timers.
+    for (const sid of await store.sessionsOfPartition(partition)) {
+      const stored = await store.load(partition, sid);
+      if (!stored || stored.record.fsm.state === 'ENDED') continue;
+      this.#sessions.set(sid, stored);
+      if (stored.record.outbox.length > 0) await this.#publishOutbox(stored);
+      this.#arm(sid, stored.record);
+    }
+    this.#consumer = await consume<Event>(bus, {
+      stream: STREAMS.events,
+      consumer: consumerName(partition),
+      config: durableConsumer(consumerName(partition), subjects.eventsOfPartition(partition), { max_ack_pending: 4096 }),
+      decode: (m) => decodeEvent(m.data),
+      keyOf: (e) => e.sessionId,
+      maxInFlight: this.#d.maxInFlight,
+      maxDeliver: 10,
+      handle: (e, msg) => this.apply(e, msg.seq),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#consumer?.stop();
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#sessions.clear();
+  }
+
+  #slog(sid: string): Logger {
+    let l = this.#loggers.get(sid);
+    if (!l) {
+      l = sessionLogger(this.#d.log, sid, { partition: this.#d.partition });
+      this.#loggers.set(sid, l);
+    }
+    return l;
+  }
+
+  async apply(e: Event, seq: number): Promise<void> {
+    const { store, partition, fence, replicaId, metrics } = this.#d;
+    const sid = e.sessionId;
+    const slog = this.#slog(sid);
+    for (let attempt = 1; ; attempt++) {
+      let stored = this.#sessions.get(sid) ?? (await store.load(partition, sid));
+      if (!stored) {
+        if (e.eventType !== EventType.CALL_STARTED) {
+          const active = this.#d.activeSessions();
+          slog.error({ eventType: e.eventType, seq, activeSessions: active.slice(0, 50), activeCount: active.length }, 'event for unknown session rejected');
+          metrics.counter('unknown_session_events_total', 'events for sessions that do not exist').inc();
+          throw new PermanentError('UNKNOWN_SESSION', `no session ${sid}; ${active.length} active`, { dlqReason: 'unknown_session' });
+        }
+        stored = { record: { fsm: initialState(sid, e.timestamp), fence, owner: replicaId, partition, outbox: [] }, revision: 0 };
+      }
+      const rec = stored.record;
+      if (rec.fence > fence) {
+        this.#sessions.delete(sid);
+        throw new StaleOwnerError(`partition ${partition}: session ${sid} written by fence ${rec.fence} > ours ${fence}`);
+      }
+      if (rec.outbox.length > 0) await this.#publishOutbox(stored);
+      if (seq <= rec.fsm.lastSeq) {
+        metrics.counter('duplicate_events_total', 'redelivered or duplicate events skipped').inc();
+        slog.debug({ seq, lastSeq: rec.fsm.lastSeq, eventType: e.eventType }, 'already applied, skipped');
+        return;
+      }
+      const now = Date.now();
+      const result = reduce(rec.fsm, e, { now, seq, config: this.#d.fsmConfig });
+      const outbox = result.effects.map((effect, index) => ({
+        target: effect.target,
+        command: toCommand(effect, { sessionId: sid, eventSeq: seq, index, timestamp: now }),
+      }));
+      const next: SessionRecord = { fsm: result.state, fence, owner: replicaId, partition, outbox };
+      let revision: number;
+      try {
+        revision = await store.save(next, stored.revision);
+      } catch (err) {
+        if (err instanceof CasConflictError && attempt < 4) {
+          this.#sessions.delete(sid); // someone wrote: reload and decide again
+          slog.warn({ seq, attempt }, 'state changed underneath (CAS), reloading');
+          continue;
+        }
+        throw err;
+      }
+      const fresh: Stored = { record: next, revision };
+      this.#sessions.set(sid, fresh);
+      for (const l of result.logs) slog[l.level](l.fields, l.msg);
+      await this.#publishOutbox(fresh);
+      metrics.histogram('decision_latency_ms', 'event produced → commands published', ['event_type']).observe({ event_type: e.eventType }, Date.now() - e.timestamp);
+      metrics.counter('events_applied_total', 'events applied by outcome', ['event_type', 'outcome']).inc({ event_type: e.eventType, outcome: result.outcome });
+      if (result.rejected) {
+        // Recorded in the session's timeline; a copy is kept in the DLQ for inspection.
+        await this.#d.bus
+          .deadLetter({ subject: subjects.event(sid, e.eventType, this.#d.bus.partitions), data: encodeEvent(e), seq, stream: STREAMS.events }, 'invalid_transition', result.rejected.reason)
+          .catch(() => undefined);
+      }
+      this.#arm(sid, next);
+      this.#d.onApplied?.(sid, e, result, next);
+      if (next.fsm.state === 'ENDED') this.#retire(sid);
+      return;
+    }
+  }
+
+  async #publishOutbox(stored: Stored): Promise<void> {
+    const { bus } = this.#d;
+    const box = stored.record.outbox;
+    if (box.length === 0) return;
+    // Published in order on one connection: the server keeps that order within each stream.
+    await Promise.all(box.map((o) => bus.publishCommand(o.target, o.command)));
+    stored.record.outbox = []; // in memory only: the stored copy is replaced by the next write
+  }
+
+  #arm(sid: string, rec: SessionRecord): void {
+    const old = this.#timers.get(sid);
+    if (old) clearTimeout(old);
+    this.#timers.delete(sid);
+    const due = nextDeadline(rec.fsm);
+    if (!due || this.#stopped) return;
+    const t = setTimeout(() => {
+      this.#timers.delete(sid);
+      const ev = makeEvent(
+        'TIMER_FIRED',
+        { sessionId: sid, source: 'session-orchestrator', eventId: `timer:${sid}:${due.timerId}`, correlationId: rec.fsm.turn?.turnId ?? '' },
+        { kind: due.kind, timerId: due.timerId, deadline: due.deadline },
+      );
+      // The dedup id makes a timer fire once even if an old and a new owner both fire it.
+      this.#d.bus.publishEvent(ev).catch((err: unknown) => this.#slog(sid).warn({ err: (err as Error).message, timerId: due.timerId }, 'timer publish failed'));
+    }, Math.max(0, due.deadline - Date.now()));
+    t.unref();
+    this.#timers.set(sid, t);
+  }
+
+  #retire(sid: string): void {
+    const t = this.#timers.get(sid);
+    if (t) clearTimeout(t);
+    this.#timers.delete(sid);
+    // keep the record in KV (latency API, timeline); drop the actor after late events had a chance
+    setTimeout(() => {
+      if (this.#sessions.get(sid)?.record.fsm.state === 'ENDED') {
+        this.#sessions.delete(sid);
+        this.#loggers.delete(sid);
+      }
+    }, 60_000).unref();
+  }
+}

@@ -318,7 +318,7 @@ export async function createCallMedia(
       get closed() {
         return peerClosed || closed;
       },
-      createTransport(direction) {
+      async createTransport(direction) {
         assertOpen(state);
         const existing = state.byDirection.get(direction);
         if (existing) return existing;

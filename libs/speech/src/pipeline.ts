@@ -58,6 +58,18 @@ export function createStreamingRecognizer(opts: StreamingRecognizerOptions): Str
     }
   }
 
+  async function finishUtteranceAsync(ev: SegmenterEvent, out: RecognizerEvent[]): Promise<void> {
+    if (!utterance) return;
+    const u = utterance;
+    utterance = null;
+    if (ev.type === 'speech_end') {
+      const r = await u.finishAsync();
+      out.push({ type: 'final', audioMs: ev.audioMs, text: r.text, confidence: r.confidence });
+    } else {
+      u.abort();
+    }
+  }
+
   return {
     get audioMs() {
       return audioMs;
@@ -81,7 +93,7 @@ export function createStreamingRecognizer(opts: StreamingRecognizerOptions): Str
           for (const r of ring) if (r.audioMs >= ev.audioMs - prerollMs) utterance.push(r.frame);
           fedThisFrame = true;
         } else {
-          finishUtterance(ev, out);
+          await finishUtteranceAsync(ev, out);
         }
       }
       if (utterance && !fedThisFrame) {

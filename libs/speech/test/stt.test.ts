@@ -144,7 +144,8 @@ test('1000 start/abort cycles do not leak decoder state', () => {
 test('finished utterances reject more audio; wrong language and a full pool fail with typed errors', async () => {
   const u = stt.startUtterance({ language: 'en-GB' });
   u.push(new Int16Array(320));
-  assert.deepEqual(u.finish(), { text: '', confidence: 0 });
+  assert.deepEqual(await u.finishAsync(), { text: '', confidence: 0 });
+  assert.equal(stt.stats().inUse, 0, 'finishAsync returned the decoder to the pool');
   assert.throws(() => u.push(new Int16Array(320)), (e: unknown) => e instanceof SpeechError && e.code === 'UTTERANCE_DONE');
   assert.throws(() => stt.startUtterance({ language: 'te-IN' }), (e: unknown) => e instanceof SpeechError && e.code === 'LANGUAGE_UNSUPPORTED');
 

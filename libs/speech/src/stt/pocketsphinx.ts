@@ -278,6 +278,11 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
     done = true;
     lib.ps_end_utt(d.ps);
   };
+  const result = (): SttResult => {
+    const text = lib.ps_get_hyp(d.ps, scratch) ?? '';
+    const confidence = text === '' ? 0 : lib.logmath_exp(d.lmath, lib.ps_get_prob(d.ps));
+    return { text, confidence: Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0 };
+  };
   const ensureActive = (): void => {
     if (done) throw new SpeechError('UTTERANCE_DONE', 'the utterance has already finished or been aborted');
   };
@@ -303,9 +308,19 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
       ensureActive();
       try {
         end();
-        const text = lib.ps_get_hyp(d.ps, scratch) ?? '';
-        const confidence = text === '' ? 0 : lib.logmath_exp(d.lmath, lib.ps_get_prob(d.ps));
-        return { text, confidence: Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0 };
+        return result();
+      } finally {
+        release(d);
+      }
+    },
+    async finishAsync(): Promise<SttResult> {
+      ensureActive();
+      done = true;
+      try {
+        // The decoder belongs to this utterance alone until release(), so running its final
+        // pass on another thread cannot race with other calls on it.
+        await lib.async('ps_end_utt', d.ps);
+        return result();
       } finally {
         release(d);
       }

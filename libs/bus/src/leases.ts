@@ -45,7 +45,7 @@ const dec = new TextDecoder();
 
 export class PartitionLeases {
   readonly #o: PartitionLeasesOptions;
-  readonly #renewMs: number;
+  #renewMs: number;
   /** partition → { fence (acquire revision), revision (latest) } */
   readonly #owned = new Map<number, { fence: number; revision: number }>();
   readonly #seen = new Map<string, Seen>();
@@ -81,6 +81,13 @@ export class PartitionLeases {
   }
 
   async start(): Promise<void> {
+    // The bucket's max age is what really expires a lease: trust it over the configured value.
+    const bucketTtl = (await this.#o.kv.status()).ttl;
+    if (bucketTtl > 0 && bucketTtl !== this.#o.ttlMs) {
+      this.#log.warn({ configuredTtlMs: this.#o.ttlMs, bucketTtlMs: bucketTtl }, 'lease TTL differs from the leases bucket; using the bucket TTL');
+      this.#o.ttlMs = bucketTtl;
+      this.#renewMs = this.#o.renewMs ?? Math.max(100, Math.floor(bucketTtl / 4));
+    }
     this.#startedAt = Date.now();
     const watch = await this.#o.kv.watch({ key: `${this.#o.group}.>` });
     this.#watchStop = () => watch.stop();

@@ -78,7 +78,7 @@ export function bucketConfigs(opts: TopologyOptions = {}): Array<{ name: string;
   const replicas = opts.replicas ?? 1;
   return [
     { name: BUCKETS.sessions, options: { history: 1, storage: StorageType.File, replicas, description: 'orchestrator session state (CAS)' } },
-    { name: BUCKETS.leases, options: { history: 1, storage: StorageType.File, replicas, ttl: opts.leaseTtlMs ?? 2_000, description: 'partition leases' } },
+    { name: BUCKETS.leases, options: { history: 1, storage: StorageType.File, replicas, ttl: opts.leaseTtlMs ?? 1_000, description: 'partition leases' } },
     { name: BUCKETS.aliases, options: { history: 1, storage: StorageType.File, replicas, ttl: 24 * 3600_000, description: 'external id → session id' } },
   ];
 }

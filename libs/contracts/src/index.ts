@@ -68,3 +68,17 @@ export {
 } from './gen/switchboard/v1/events';
 export { CommandType, Command, RagQuery, RagCancel, TtsSpeak, TtsCancel, PlaybackFlush, MicSet, CallEnd } from './gen/switchboard/v1/commands';
 export { AudioFrame } from './gen/switchboard/v1/audio';
+export {
+  PROVISIONER,
+  PRINCIPALS,
+  COMMAND_TARGET_OF,
+  permissionsFor,
+  permissionMatrix,
+  natsAuthConfig,
+  passwordEnvName,
+  NATS_ENV_PASSWORD_RE,
+  type Principal,
+  type SubjectPermissions,
+  type NatsCredential,
+  type NatsUsers,
+} from './permissions';

@@ -16,6 +16,8 @@ export const BaseConfigSchema = z.object({
   PARTITIONS: z.coerce.number().int().min(1).max(1024).default(DEFAULT_PARTITIONS),
   REPLICA_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** TTL of partition leases = the leases bucket's max age (set when provisioning). */
+  LEASE_TTL_MS: z.coerce.number().int().min(500).max(60_000).default(1_000),
   SHUTDOWN_BUDGET_MS: z.coerce.number().int().min(100).default(10_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });

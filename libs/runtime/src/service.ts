@@ -41,10 +41,19 @@ export interface RunningService {
 }
 
 /** Start a service in this process. `env` defaults to process.env. */
-export async function startService<S extends z.ZodObject>(def: ServiceDefinition<S>, env: Record<string, string | undefined> = process.env): Promise<RunningService> {
+export interface StartOptions {
+  /** where JSON log lines go (tests capture them); default stdout */
+  logDestination?: NodeJS.WritableStream;
+}
+
+export async function startService<S extends z.ZodObject>(
+  def: ServiceDefinition<S>,
+  env: Record<string, string | undefined> = process.env,
+  opts: StartOptions = {},
+): Promise<RunningService> {
   const config = parseConfig(def.schema, env, def.defaults);
   const replicaId = config.REPLICA_ID ?? defaultReplicaId(def.name);
-  const log = createLogger({ service: def.name, level: config.LOG_LEVEL, replicaId, logTranscripts: config.LOG_TRANSCRIPTS });
+  const log = createLogger({ service: def.name, level: config.LOG_LEVEL, replicaId, logTranscripts: config.LOG_TRANSCRIPTS, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
   const metrics = createMetrics({ service: def.name });
   metrics.collectDefault();
   const tracing = initTracing({ service: def.name, endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
@@ -61,7 +70,7 @@ export async function startService<S extends z.ZodObject>(def: ServiceDefinition
     partitions: config.PARTITIONS,
     signal: abort.signal,
   });
-  if (def.provision) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS });
+  if (def.provision) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS, leaseTtlMs: config.LEASE_TTL_MS });
   const ctx: ServiceContext<z.infer<S>> = { config, replicaId, log, metrics, bus, signal: abort.signal };
   const component = await def.create(ctx);
   let started = false;

@@ -6,3 +6,4 @@ export { startNatsServer, startNatsCluster, NATS_SERVER_BIN } from './nats-serve
 export type { NatsServerHandle, NatsServerOptions, NatsClusterHandle, NatsClusterOptions } from './nats-server';
 export { spawnNode } from './spawn-node';
 export type { ChildHandle, SpawnNodeOptions } from './spawn-node';
+export { captureLogs, eventually, type LogCapture } from './capture';

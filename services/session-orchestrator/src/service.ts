@@ -9,7 +9,6 @@ const bool = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v
 
 export const OrchestratorConfigSchema = z.object({
   GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(50051),
-  LEASE_TTL_MS: z.coerce.number().int().min(500).max(60_000).default(2_000),
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(256),
   FILLER_AFTER_MS: z.coerce.number().int().positive().default(1200),
   NO_INPUT_MS: z.coerce.number().int().positive().default(8000),
@@ -41,6 +40,14 @@ export const orchestratorService: ServiceDefinition<typeof OrchestratorConfigSch
     let grpcServer: { port: number; close(): Promise<void> } | undefined;
     return {
       ...orch,
+      routes: async (req, res, url) => {
+        if (url.pathname === '/grpc') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ port: grpcServer?.port ?? null }));
+          return true;
+        }
+        return orch.routes ? orch.routes(req, res, url) : false;
+      },
       async start() {
         grpcServer = await startGrpcServer(orch, c.GRPC_PORT, c.HTTP_HOST, ctx.log);
         await orch.start();

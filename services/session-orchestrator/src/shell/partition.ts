@@ -52,15 +52,9 @@ export class PartitionWorker {
   }
 
   async start(): Promise<void> {
-    const { bus, partition, store } = this.#d;
-    // Take over: reload every session of the partition, finish its outbox, re-arm its timers.
-    for (const sid of await store.sessionsOfPartition(partition)) {
-      const stored = await store.load(partition, sid);
-      if (!stored || stored.record.fsm.state === 'ENDED') continue;
-      this.#sessions.set(sid, stored);
-      if (stored.record.outbox.length > 0) await this.#publishOutbox(stored);
-      this.#arm(sid, stored.record);
-    }
+    const { bus, partition } = this.#d;
+    // Serve events first (sessions load lazily in apply), then, in the background, finish
+    // left-behind outboxes and re-arm timers of sessions that may not get an event soon.
     this.#consumer = await consume<Event>(bus, {
       stream: STREAMS.events,
       consumer: consumerName(partition),
@@ -71,6 +65,20 @@ export class PartitionWorker {
       maxDeliver: 10,
       handle: (e, msg) => this.apply(e, msg.seq),
     });
+    void this.#recover().catch((err: unknown) => this.#d.log.warn({ partition, err: (err as Error).message }, 'takeover recovery incomplete'));
+  }
+
+  async #recover(): Promise<void> {
+    const { partition, store } = this.#d;
+    for (const sid of await store.sessionsOfPartition(partition)) {
+      if (this.#stopped) return;
+      if (this.#sessions.has(sid)) continue; // already loaded by an event
+      const stored = await store.load(partition, sid);
+      if (!stored || stored.record.fsm.state === 'ENDED' || this.#sessions.has(sid)) continue;
+      this.#sessions.set(sid, stored);
+      if (stored.record.outbox.length > 0) await this.#publishOutbox(stored);
+      this.#arm(sid, stored.record);
+    }
   }
 
   async stop(): Promise<void> {

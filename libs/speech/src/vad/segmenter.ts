@@ -19,7 +19,9 @@ export const SegmenterConfigSchema = z.object({
   /** Trailing silence that ends an utterance. */
   hangoverMs: z.number().int().min(0).default(400),
   /** Shorter segments (start to last speech) end with speech_discarded instead of speech_end. */
-  minSpeechMs: z.number().int().min(0).default(60),
+  // Above onsetConfirmMs so an onset that only the energy path saw, never confirmed by Silero,
+  // ends as speech_discarded (barge-in may have fired; no transcript is produced).
+  minSpeechMs: z.number().int().min(0).default(120),
   /** Subtracted from reported onsets to compensate the VAD's detection lag (Silero ~ one window). */
   onsetLeadMs: z.number().int().min(0).default(0),
   /**

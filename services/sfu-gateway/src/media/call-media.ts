@@ -57,7 +57,10 @@ export interface CallMediaConfig {
   maxQueueMs?: number;
   stallFillMs?: number;
   maxGapFillMs?: number;
-  /** Frames the send clock may burst after a late wake-up before skipping. Default 5. */
+  /** Frames the send clock may send in one late wake-up before skipping slots. Default 2: a
+   *  packet sent >40 ms late makes the browser's jitter buffer grow (and every later flush slower);
+   *  a skipped slot is only a 20 ms gap the browser conceals. The agent's audio is not lost either
+   *  way: a skipped slot consumes nothing from the queue. */
   maxBurst?: number;
   initialMic?: MicState;
 }
@@ -219,7 +222,7 @@ export async function createCallMedia(
     },
   });
   const clock = createSendClock({
-    maxBurst: cfg.maxBurst ?? 5,
+    maxBurst: cfg.maxBurst ?? 2,
     onFrame: () => sender.onFrame(),
     onSkip: (n) => {
       sender.onSkip(n);

@@ -46,7 +46,8 @@ export function makeSpeechWav(dir: string, text: string, padBeforeS = 0.6, padAf
   execFileSync('flite', ['-voice', 'slt', '-t', text, '-o', raw]);
   const lenS = Number(execFileSync('soxi', ['-D', raw], { encoding: 'utf8' }).trim());
   const totalMs = Math.ceil(((lenS + padBeforeS + padAfterS) * 1000) / 20) * 20;
-  execFileSync('sox', [raw, '-r', '48000', '-b', '16', '-c', '1', wav48, 'pad', String(padBeforeS), String(padAfterS), 'trim', '0', `${totalMs / 1000}`]);
+  // Pad a little more than needed, then cut to exactly totalMs.
+  execFileSync('sox', [raw, '-r', '48000', '-b', '16', '-c', '1', wav48, 'pad', String(padBeforeS), String(padAfterS + 0.1), 'trim', '0', `${totalMs / 1000}`]);
   execFileSync('sox', [wav48, '-r', '16000', wav16]);
   return { wav48, wav16, loopMs: totalMs };
 }

@@ -149,11 +149,13 @@ export class PartitionLeases {
     if (this.#owned.size > share) {
       const extras = [...this.#owned.keys()].sort((a, b) => b - a).slice(0, this.#owned.size - share);
       for (const p of extras) await this.#release(p, 'rebalance');
+      this.#log.info({ released: extras, owned: this.#owned.size, members, share }, 'leases handed back for rebalance');
     }
     // 4. Take free partitions up to our share. Wait one renew period after start so we see
     //    who else is here before grabbing everything.
     if (now - this.#startedAt < this.#renewMs && live > 1) return;
     if (this.#owned.size >= share) return;
+    const acquired: number[] = [];
     const offset = hash(this.#o.replicaId) % partitions;
     for (let i = 0; i < partitions && this.#owned.size < share; i++) {
       const p = (offset + i) % partitions;
@@ -163,7 +165,8 @@ export class PartitionLeases {
       try {
         const revision = await kv.create(this.#key(p), this.#value());
         this.#owned.set(p, { fence: revision, revision });
-        this.#log.info({ partition: p, fence: revision }, 'lease acquired');
+        this.#log.debug({ partition: p, fence: revision }, 'lease acquired');
+        acquired.push(p);
         try {
           await this.#o.onAcquire(p, revision);
         } catch (err) {
@@ -174,6 +177,7 @@ export class PartitionLeases {
         // exists: someone else got it first, or it has not expired yet
       }
     }
+    if (acquired.length > 0) this.#log.info({ acquired, owned: this.#owned.size, members, share }, 'leases acquired');
   }
 
   async #release(p: number, reason: 'rebalance' | 'stop'): Promise<void> {
@@ -186,7 +190,7 @@ export class PartitionLeases {
     } catch {
       // already gone or taken over: nothing to give back
     }
-    this.#log.info({ partition: p, reason }, 'lease released');
+    this.#log.debug({ partition: p, reason }, 'lease released');
   }
 
   /** Hand every partition back (graceful shutdown) so others take over at once. Idempotent. */

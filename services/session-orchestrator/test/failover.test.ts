@@ -24,6 +24,16 @@ after(async () => {
   await server?.stop();
 });
 
+/** partitions a replica serves, from its /metrics (port from its ready log line) */
+async function ownedPartitions(child: ChildHandle): Promise<number> {
+  const ready = child.lines.find((l) => l.includes('session-orchestrator ready'));
+  if (!ready) return 0;
+  const port = (JSON.parse(ready) as { port: number }).port;
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = /^switchboard_partitions_owned(?:\{[^}]*\})? (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 function startReplica(id: string): ChildHandle {
   const child = spawnNode(MAIN, { env: { ...orchestratorEnv(server.url, { LEASE_TTL_MS: String(TTL), LOG_LEVEL: 'info' }), REPLICA_ID: id } });
   procs.set(id, child);
@@ -80,11 +90,7 @@ test(`failover: ${SESSIONS} sessions × ${ROUNDS} turns while ${KILLS} replicas 
     const survivors = [...procs.values()];
     await eventually(async () => {
       let total = 0;
-      for (const p of survivors) {
-        const acquired = p.lines.filter((l) => l.includes('"lease acquired"')).length;
-        const released = p.lines.filter((l) => l.includes('"lease released"') || l.includes('"lease lost"')).length;
-        total += acquired - released;
-      }
+      for (const p of survivors) total += await ownedPartitions(p);
       return total >= 16;
     }, 'survivors own all partitions', 15_000, 20);
     takeovers.push(Date.now() - killedAt);

@@ -59,7 +59,17 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const handledTotal = bus.metrics?.counter('consumer_messages_total', 'messages handled by outcome', ['consumer', 'outcome']);
 
   const consumer = await bus.js.consumers.get(opts.stream, opts.consumer);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(16, maxInFlight * 2), expires: 5_000 });
+  // Callback delivery: the message is dispatched in the same tick it arrives (an async iterator
+  // adds a hop per message). In-flight work is bounded by the consumer's max_ack_pending on the
+  // server (we ack only when done) and by the executor's slots.
+  let resolveDone!: () => void;
+  const loopDone = new Promise<void>((r) => (resolveDone = r));
+  const messages: ConsumerMessages = await consumer.consume({
+    max_messages: Math.max(16, maxInFlight * 2),
+    expires: 5_000,
+    callback: (msg) => dispatch(msg),
+  });
+  void messages.closed().then(() => resolveDone(), () => resolveDone());
 
   async function deadLetter(msg: JsMsg, reason: DlqReason | string, detail: string): Promise<void> {
     try {
@@ -103,30 +113,28 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     }
   }
 
-  const done = (async () => {
-    for await (const msg of messages) {
-      if (abort.signal.aborted) {
-        msg.nak(); // hand it back for another replica right away
-        continue;
-      }
-      await executor.slot();
-      depth?.set({ consumer: opts.consumer }, executor.stats.inFlight);
-      if (msg.info.deliveryCount > maxDeliver) {
-        void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));
-        continue;
-      }
-      let value: T;
-      try {
-        value = opts.decode(msg);
-      } catch (err) {
-        void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, dlqReasonFor(err), (err as Error).message));
-        continue;
-      }
-      const key = opts.keyOf ? opts.keyOf(value, msg) : msg.subject;
-      void executor.submit(key, () => run(msg, value));
+  function dispatch(msg: JsMsg): void {
+    if (abort.signal.aborted) {
+      msg.nak(); // hand it back for another replica right away
+      return;
     }
-    await executor.idle();
-  })().catch((err: unknown) => {
+    depth?.set({ consumer: opts.consumer }, executor.stats.inFlight);
+    if (msg.info.deliveryCount > maxDeliver) {
+      void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));
+      return;
+    }
+    let value: T;
+    try {
+      value = opts.decode(msg);
+    } catch (err) {
+      void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, dlqReasonFor(err), (err as Error).message));
+      return;
+    }
+    const key = opts.keyOf ? opts.keyOf(value, msg) : msg.subject;
+    void executor.submit(key, () => run(msg, value));
+  }
+
+  const done = loopDone.then(() => executor.idle()).catch((err: unknown) => {
     log.error({ err: (err as Error).message }, 'consumer loop failed');
   });
 

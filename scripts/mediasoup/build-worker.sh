@@ -33,11 +33,23 @@ elif [ $# -gt 0 ]; then
   echo "usage: $0 [--print-path]" >&2; exit 2
 fi
 
-if [ -x "$BIN" ] && [ -s "$BIN" ]; then
-  step "cached: mediasoup $VERSION worker at $BIN"
-  echo "$BIN"
-  exit 0
+cached() {
+  if [ -x "$BIN" ] && [ -s "$BIN" ]; then
+    step "cached: mediasoup $VERSION worker at $BIN"
+    echo "$BIN"
+    exit 0
+  fi
+}
+cached
+# One build at a time per cache (bootstrap and test files may ask concurrently): wait for the
+# other build, then reuse its result.
+mkdir -p "$CACHE_ROOT/mediasoup-worker"
+exec 9>"$CACHE_ROOT/mediasoup-worker/.build.lock"
+if ! flock -n 9; then
+  step "another build is running; waiting for it"
+  flock 9
 fi
+cached
 
 # Debian packages needed to build (same list as scripts/bootstrap.sh's mediasoup part).
 DEPS=(meson ninja-build pkg-config g++ patch python3 libuv1-dev libssl-dev libsrtp2-dev

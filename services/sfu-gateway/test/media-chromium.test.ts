@@ -82,7 +82,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
   const started: (PlaybackStarted & { at: number })[] = [];
   const done: (PlaybackDone & { at: number })[] = [];
   const whispers: WhisperFrame[] = [];
-  const peersLeft: string[] = [];
+  const peersLeft: { id: string; reason: string }[] = [];
   const ended: CallEndReason[] = [];
   let lastClock = { ticks: 0, slots: 0, skipped: 0, lateMaxMs: 0, lateP95Ms: 0 };
 
@@ -103,7 +103,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
       onWhisperFrame: (f) => whispers.push(f),
       onPlaybackStarted: (e) => started.push({ ...e, at: epochNow() }),
       onPlaybackDone: (e) => done.push({ ...e, at: epochNow() }),
-      onPeerLeft: (id) => peersLeft.push(id),
+      onPeerLeft: (id, reason) => peersLeft.push({ id, reason }),
       onEnded: (r) => ended.push(r),
     });
 
@@ -213,11 +213,13 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     }
     const f = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
     console.log(`# media: flush→silence in browser ${f(runs)} ms; minus the page's jitter-buffer delay: ${f(beyondJitterBuffer)} ms`);
-    // Ours (slot phase ≤20 ms, ≤5 ms fade, worker, loopback, meter) must stay small whatever the
+    // Ours (slot phase ≤20 ms, the fade frame, codec delay, worker, loopback, WebAudio meter) must stay small whatever the
     // browser buffers; the end-to-end figure is what the brief asks (<150 ms). On a busy 2-core
     // machine Chromium's adaptive jitter buffer alone sits at 80–115 ms, so the absolute bound is
     // held on the median of three runs.
-    assert.ok(Math.max(...beyondJitterBuffer) < 70, `flush to silence beyond the jitter buffer ${f(beyondJitterBuffer)}`);
+    // (Stopping the stream instead of sending silence adds ~140 ms of concealment here; not
+    // flushing keeps the tone for 2 s: both fail this.)
+    assert.ok(Math.max(...beyondJitterBuffer) < 100, `flush to silence beyond the jitter buffer ${f(beyondJitterBuffer)}`);
     assert.ok(pct(runs, 0.5) < 150, `flush to silence ${f(runs)}`);
 
     // After a flush the next utterance plays normally (encoder reset, no stale state).
@@ -263,10 +265,34 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     // The whisper is not offered to the caller.
     const more = await callerPage.evaluate(() => window.consumeMore());
     assert.deepEqual(more.consumers, []);
+    // Closing its PeerConnections sends DTLS close_notify: the supervisor leaves at once.
+    await supPage.evaluate(() => window.stopPeer());
+    await waitFor('supervisor left', () => peersLeft.some((p) => p.id === supervisor.id), 45_000);
+    console.log(`# media: supervisor hung up → left with ${peersLeft.find((p) => p.id === supervisor.id)?.reason}`);
     await supPage.close();
-    await waitFor('supervisor left', () => peersLeft.includes(supervisor.id), 45_000);
     assert.equal(call.closed, false);
     assert.deepEqual(ended, []);
+  });
+
+  it('a caller whose browser vanishes (renderer crash, no DTLS close) ends with ice_disconnected', async () => {
+    const reasons: CallEndReason[] = [];
+    const lost = await createCallMedia(pool, {
+      // Consent checks every few seconds; 3 s without consent → ICE 'disconnected' → 0.5 s grace.
+      config: { iceConsentTimeoutS: 3, iceDisconnectTimeoutMs: 500, connectTimeoutMs: 30_000 },
+      onCallerFrame: () => {},
+      onEnded: (r) => reasons.push(r),
+    });
+    const page = await browser.newPage();
+    await page.exposeFunction('signal', signaling(lost, lost.caller));
+    await page.goto(server.url);
+    await page.evaluate(() => window.startPeer({ send: false, recv: true }));
+    await page.goto('chrome://crash').catch(() => undefined);
+    const t0 = Date.now();
+    await waitFor('ice_disconnected', () => reasons.length > 0, 30_000);
+    console.log(`# media: crashed caller page → ${reasons.join(',')} after ${Date.now() - t0} ms`);
+    assert.deepEqual(reasons, ['ice_disconnected']);
+    assert.equal(lost.closed, true);
+    await page.close().catch(() => undefined);
   });
 
   it('the caller hanging up ends the call', async () => {

@@ -122,6 +122,16 @@ describe('mediasoup worker built from source', { timeout: 40 * 60_000 }, () => {
     assert.deepEqual(reasons, ['worker_died', 'other:closed']);
   });
 
+  it('a caller that never connects ends the call with connect_timeout', async () => {
+    const reasons: CallEndReason[] = [];
+    const call = await createCallMedia(pool, { config: { connectTimeoutMs: 300 }, onCallerFrame: () => {}, onEnded: (r) => reasons.push(r) });
+    await call.caller.createTransport('recv');
+    const deadline = Date.now() + 5000;
+    while (reasons.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(reasons, ['connect_timeout']);
+    assert.equal(call.closed, true);
+  });
+
   it('closing a call closes its router tree once', async () => {
     const reasons: CallEndReason[] = [];
     const call = await createCallMedia(pool, { onCallerFrame: () => {}, onEnded: (r) => reasons.push(r) });

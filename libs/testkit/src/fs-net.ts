@@ -20,7 +20,7 @@ export function freePort(): Promise<number> {
 /** A fresh directory under the OS temp dir, removed (recursively) at process exit. */
 export async function tempDir(prefix: string): Promise<string> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), prefix.endsWith('-') ? prefix : `${prefix}-`));
-  onExit(() => fs.rmSync(dir, { recursive: true, force: true }));
+  onExit(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }));
   return dir;
 }
 

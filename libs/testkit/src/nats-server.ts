@@ -2,7 +2,7 @@
 // the kill/restart/pause controls fault tests need.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { killQuietly, onExit } from './cleanup';
+import { killQuietly, onExit, waitProcState } from './cleanup';
 import { canConnect, freePort, sleep, tempDir } from './fs-net';
 
 export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server';
@@ -134,7 +134,7 @@ class NatsServer implements NatsServerHandle {
     child.stdout?.on('data', (c: Buffer) => this.appendLog(c));
     child.stderr?.on('data', (c: Buffer) => this.appendLog(c));
     const pid = child.pid;
-    this.unregister = onExit(() => killQuietly(pid));
+    this.unregister = onExit(() => killQuietly(pid, 2000));
     this.exitedP = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         this.appendLog(Buffer.from(`[testkit] ${this.spec.name} exited code=${code} signal=${signal}\n`));
@@ -211,12 +211,20 @@ class NatsServer implements NatsServerHandle {
     if (!this.running || !this.child) throw new Error(`nats-server ${this.spec.name} is not running`);
     this.child.kill('SIGSTOP');
     this.paused = true;
+    // Signal delivery is asynchronous: without this, a request sent right after pause() can
+    // still be served by a thread that hasn't stopped yet.
+    const pid = this.child.pid ?? -1;
+    if (!waitProcState(pid, (s) => s === 'T' || s === undefined || s === 'Z', 2000)) {
+      throw new Error(`nats-server ${this.spec.name} (pid ${pid}) did not stop within 2 s`);
+    }
   }
 
   resume(): void {
     if (!this.child) return;
     try {
       this.child.kill('SIGCONT');
+      const pid = this.child.pid ?? -1;
+      waitProcState(pid, (s) => s !== 'T', 2000);
     } catch {
       // already exited
     }

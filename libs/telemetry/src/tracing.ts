@@ -1,7 +1,7 @@
 // OpenTelemetry tracing with a no-op fallback: without an OTLP endpoint nothing is started, and
 // a broken exporter is logged, never thrown, so telemetry can't take a service down.
 import { ROOT_CONTEXT, SpanStatusCode, context, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import type { Context, Span, TextMapGetter, TextMapSetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -120,7 +120,7 @@ export function extractTraceContext(get: GetFn, base: Context = ROOT_CONTEXT): C
 
 export interface WithSpanOptions {
   parent?: Context;
-  attributes?: Attributes & Record<string, string | number | boolean>;
+  attributes?: Record<string, string | number | boolean>;
 }
 
 /** Runs `fn` inside a new active span; records an exception and error status if it throws. */

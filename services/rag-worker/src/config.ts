@@ -66,12 +66,18 @@ export function parseRagConfig(input: RagConfigInput | undefined): RagConfig {
   return ragConfigSchema.parse(input ?? {});
 }
 
-/** KB_DIR, INTENTS_PATH, KB_WATCH=0, and LLM_BASE_URL + LLM_MODEL (+ LLM_API_KEY, LLM_TIMEOUT_MS) to enable the LLM. */
-export function configFromEnv(env: NodeJS.ProcessEnv): RagConfig {
+const isOff = (v: string): boolean => ['0', 'false', 'no'].includes(v.toLowerCase());
+
+/**
+ * KB_DIR, INTENTS_PATH, KB_WATCH=0, and LLM_BASE_URL + LLM_MODEL to enable the LLM, tuned by
+ * LLM_API_KEY, LLM_TIMEOUT_MS, LLM_FIRST_TOKEN_TIMEOUT_MS, LLM_IDLE_TIMEOUT_MS, LLM_MAX_RETRIES
+ * and LLM_FALLBACK=0 (fail the turn instead of answering extractively when the model fails).
+ */
+export function configFromEnv(env: Readonly<Record<string, string | undefined>>): RagConfig {
   const input: Record<string, unknown> = {};
   if (env['KB_DIR']) input['kbDir'] = env['KB_DIR'];
   if (env['INTENTS_PATH']) input['intentsPath'] = env['INTENTS_PATH'];
-  if (env['KB_WATCH'] !== undefined) input['watch'] = !['0', 'false', 'no'].includes(env['KB_WATCH'].toLowerCase());
+  if (env['KB_WATCH'] !== undefined) input['watch'] = !isOff(env['KB_WATCH']);
   if (env['COMPANY_NAME']) input['companyName'] = env['COMPANY_NAME'];
   if (env['LLM_BASE_URL']) {
     input['provider'] = {
@@ -80,6 +86,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): RagConfig {
       model: env['LLM_MODEL'],
       ...(env['LLM_API_KEY'] ? { apiKey: env['LLM_API_KEY'] } : {}),
       ...(env['LLM_TIMEOUT_MS'] ? { timeoutMs: Number(env['LLM_TIMEOUT_MS']) } : {}),
+      ...(env['LLM_FIRST_TOKEN_TIMEOUT_MS'] ? { firstTokenTimeoutMs: Number(env['LLM_FIRST_TOKEN_TIMEOUT_MS']) } : {}),
+      ...(env['LLM_IDLE_TIMEOUT_MS'] ? { idleTimeoutMs: Number(env['LLM_IDLE_TIMEOUT_MS']) } : {}),
+      ...(env['LLM_MAX_RETRIES'] ? { maxRetries: Number(env['LLM_MAX_RETRIES']) } : {}),
+      ...(env['LLM_FALLBACK'] ? { fallbackToExtractive: !isOff(env['LLM_FALLBACK']) } : {}),
     };
   }
   return ragConfigSchema.parse(input);

@@ -244,7 +244,10 @@ export async function createRagEngine(configInput?: RagConfigInput, deps: RagEng
         if (signal.aborted) throw signal.reason;
         if (spoken.length > 0 || !fallback || provider === extractive) {
           // Words already spoken cannot be unsaid: end the turn with what was said.
-          log.error({ err, provider: provider.name }, 'answer provider failed mid-answer');
+          log.error(
+            { err, provider: provider.name, partials: spoken.length },
+            spoken.length > 0 ? 'answer provider failed mid-answer; the turn ends with what was said' : 'answer provider failed',
+          );
           if (spoken.length === 0) throw err;
         } else {
           log.warn({ err, provider: provider.name }, 'answer provider failed; answering extractively');

@@ -1,0 +1,4 @@
+import { runMain } from '@switchboard/runtime';
+import { ragWorkerService } from './service';
+
+runMain(ragWorkerService);

@@ -1,0 +1,4 @@
+import { runMain } from '@switchboard/runtime';
+import { ttsStreamerService } from './service';
+
+runMain(ttsStreamerService);

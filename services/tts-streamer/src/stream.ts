@@ -1,0 +1,194 @@
+// From synthesized PCM chunks (one per sentence, as the engine produces them) to paced 20 ms
+// frames. No NATS here: `emit` is given the frame and publishes it. Frames go out as soon as the
+// first sentence exists, ahead of the wall clock by at most `aheadMs`, so a cancel stops audio
+// that has not been played yet; the signal is checked right before every frame.
+import { performance } from 'node:perf_hooks';
+
+export const FRAME_MS = 20;
+
+/** Splits a stream of PCM chunks into whole 20 ms frames; `flush` pads the tail with silence. */
+export class FrameSplitter {
+  readonly #size: number;
+  #pending: Int16Array;
+  #fill = 0;
+
+  constructor(sampleRate: number) {
+    this.#size = (sampleRate * FRAME_MS) / 1000;
+    if (!Number.isInteger(this.#size) || this.#size <= 0) throw new RangeError(`sample rate ${sampleRate} has no whole 20 ms frame`);
+    this.#pending = new Int16Array(this.#size);
+  }
+
+  push(chunk: Int16Array): Int16Array[] {
+    const out: Int16Array[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      const take = Math.min(this.#size - this.#fill, chunk.length - at);
+      this.#pending.set(chunk.subarray(at, at + take), this.#fill);
+      this.#fill += take;
+      at += take;
+      if (this.#fill === this.#size) {
+        out.push(this.#pending);
+        this.#pending = new Int16Array(this.#size);
+        this.#fill = 0;
+      }
+    }
+    return out;
+  }
+
+  /** The partial last frame, zero-padded; undefined when there is none. */
+  flush(): Int16Array | undefined {
+    if (this.#fill === 0) return undefined;
+    const f = this.#pending;
+    this.#pending = new Int16Array(this.#size);
+    this.#fill = 0;
+    return f;
+  }
+}
+
+/** When frame `seq` may be published: its play time (anchor + seq × 20 ms) minus the lead. */
+export function frameDueAt(anchorMs: number, seq: number, aheadMs: number): number {
+  return anchorMs + seq * FRAME_MS - aheadMs;
+}
+
+export interface OutFrame {
+  seq: number;
+  /** Offset of this frame in the utterance. */
+  audioMs: number;
+  pcm: Buffer;
+  last: boolean;
+  /** Unix ms at publish. */
+  capturedAt: number;
+}
+
+export interface StreamResult {
+  frames: number;
+  audioMs: number;
+  cancelled: boolean;
+  /** Unix ms of the first frame, when there was one. */
+  firstFrameAt?: number;
+}
+
+export interface StreamOptions {
+  sampleRate: number;
+  aheadMs: number;
+  signal: AbortSignal;
+  /** Publishes one frame (synchronously: the hot path is a core NATS publish). */
+  emit(frame: OutFrame): void;
+  /** Called once, right after the first frame went out. */
+  onFirstFrame?(at: number): void;
+  now?: () => number;
+}
+
+/** Streams `chunks` as paced frames; the final frame carries last=true unless cancelled. */
+export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: StreamOptions): Promise<StreamResult> {
+  const now = opts.now ?? (() => performance.now());
+  const splitter = new FrameSplitter(opts.sampleRate);
+  const { signal } = opts;
+  let seq = 0;
+  let anchor: number | undefined;
+  let firstFrameAt: number | undefined;
+  // One frame is held back: only when the next one exists (or the source ended) is it known
+  // whether it is the last.
+  let held: Int16Array | undefined;
+
+  async function send(pcm: Int16Array, last: boolean): Promise<boolean> {
+    if (anchor !== undefined) {
+      const wait = frameDueAt(anchor, seq, opts.aheadMs) - now();
+      if (wait > 1) await sleep(wait, signal);
+    }
+    if (signal.aborted) return false;
+    const capturedAt = Date.now();
+    if (anchor === undefined) anchor = now();
+    opts.emit({ seq, audioMs: seq * FRAME_MS, pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), last, capturedAt });
+    seq++;
+    if (firstFrameAt === undefined) {
+      firstFrameAt = capturedAt;
+      opts.onFirstFrame?.(capturedAt);
+    }
+    return true;
+  }
+
+  const result = (cancelled: boolean): StreamResult => ({
+    frames: seq,
+    audioMs: seq * FRAME_MS,
+    cancelled,
+    ...(firstFrameAt !== undefined ? { firstFrameAt } : {}),
+  });
+
+  for await (const chunk of prefetch(chunks, signal)) {
+    for (const frame of splitter.push(chunk)) {
+      if (held && !(await send(held, false))) return result(true);
+      held = frame;
+    }
+  }
+  if (signal.aborted) return result(true);
+  const tail = splitter.flush();
+  if (held && !(await send(held, tail === undefined))) return result(true);
+  if (tail && !(await send(tail, true))) return result(true);
+  return result(false);
+}
+
+/**
+ * Pulls the source eagerly into a buffer, so the next sentence is synthesized while the
+ * current one is being paced out (synthesis is ~40× faster than real time; the buffer holds
+ * at most one utterance, whose text length is capped).
+ */
+export function prefetch<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+  const buffer: T[] = [];
+  let finished = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  void (async () => {
+    try {
+      for await (const item of source) {
+        buffer.push(item);
+        notify();
+        if (signal.aborted) break;
+      }
+    } catch (error) {
+      failure = { error };
+    } finally {
+      finished = true;
+      notify();
+    }
+  })();
+  signal.addEventListener('abort', notify, { once: true });
+  return {
+    async *[Symbol.asyncIterator](): AsyncGenerator<T> {
+      try {
+        for (;;) {
+          if (signal.aborted) return;
+          const next = buffer.shift();
+          if (next !== undefined) {
+            yield next;
+            continue;
+          }
+          if (failure) throw failure.error;
+          if (finished) return;
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      } finally {
+        signal.removeEventListener('abort', notify);
+      }
+    },
+  };
+}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

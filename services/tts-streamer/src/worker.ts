@@ -1,0 +1,340 @@
+// The tts-streamer's NATS shell. TTS_SPEAK comes from one durable consumer shared by every
+// replica (any replica takes the next utterance; one at a time per session, so two utterances of
+// a call never interleave their frames); TTS_CANCEL is fanned out to every replica (each aborts
+// the utterance if it streams it here, and remembers the cancel in case the speak comes later).
+// Events carry ids derived from the command id; audio frames are core publishes.
+import { performance } from 'node:perf_hooks';
+import type { JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { consume, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { AudioFrame, ContractError, STREAMS, decodeCommand, subjects, type Command } from '@switchboard/contracts';
+import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
+import type { TtsNote, TtsProvider } from '@switchboard/speech';
+import { sessionLogger } from '@switchboard/telemetry';
+import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
+import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
+import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
+import { streamFrames } from './stream';
+
+export interface TtsStreamerOptions {
+  aheadMs: number;
+  maxTextChars: number;
+  /** cache key → text, synthesized at start. */
+  cacheTexts: Readonly<Record<string, string>>;
+  cacheMaxEntries: number;
+  maxInFlight: number;
+  maxDeliver: number;
+  backoffMs?: readonly number[];
+  speakMaxAgeMs: number;
+  cancelMemoryTtlMs: number;
+  cancelMemoryMax: number;
+  cancelConsumerInactiveMs: number;
+  drainMs: number;
+}
+
+export interface TtsStreamer extends ServiceComponent {
+  readonly cache: PromptCache;
+  readonly cancels: CancelRegistry;
+  readonly cancelConsumer: string;
+}
+
+export const SPEAK_CONSUMER = 'tts-streamer';
+
+/** Consumer names cannot contain dots (a replica id may: it comes from the host name). */
+export function cancelConsumerName(replicaId: string): string {
+  return `tts-streamer-cancel-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+class ShuttingDown extends Error {
+  readonly code = 'shutting_down';
+  readonly retryable = true;
+}
+
+function decodeOf(type: 'TTS_SPEAK' | 'TTS_CANCEL') {
+  return (m: JsMsg): Command => {
+    const cmd = decodeCommand(m.data);
+    // The subject filter selects by the subject's last token; the body must agree with it.
+    if (cmd.commandType !== type) throw new ContractError('PAYLOAD_MISMATCH', `expected ${type}, got ${cmd.commandType} on ${m.subject}`);
+    return cmd;
+  };
+}
+
+/** Caps text at `max` code points, cutting at the last space in the window when there is one. */
+export function limitText(text: string, max: number): { text: string; cut: boolean } {
+  const cps = Array.from(text);
+  if (cps.length <= max) return { text, cut: false };
+  const head = cps.slice(0, max).join('');
+  const space = head.search(/\s\S*$/u);
+  return { text: (space > head.length * 0.6 ? head.slice(0, space) : head).trimEnd(), cut: true };
+}
+
+const concat = (chunks: readonly Int16Array[]): Int16Array => {
+  const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+};
+
+async function* collecting(source: AsyncIterable<Int16Array>, into: Int16Array[]): AsyncGenerator<Int16Array> {
+  for await (const chunk of source) {
+    into.push(chunk);
+    yield chunk;
+  }
+}
+
+export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: TtsProvider, opts: TtsStreamerOptions): Promise<TtsStreamer> {
+  const { bus, log, metrics } = ctx;
+  const cache = new PromptCache(opts.cacheMaxEntries);
+  const cancels = new CancelRegistry({ ttlMs: opts.cancelMemoryTtlMs, maxEntries: opts.cancelMemoryMax });
+  // A redelivered speak (lost ack) that this replica already streamed is not spoken twice.
+  const spoken = new ExpiringSet({ ttlMs: 10 * 60_000, maxEntries: 10_000 });
+  const cancelConsumer = cancelConsumerName(ctx.replicaId);
+
+  const ttfa = metrics.histogram('tts_time_to_first_audio_ms', 'speak command timestamp → first audio frame published', ['source', 'kind']);
+  const synthFirst = metrics.histogram('tts_synthesis_first_chunk_ms', 'speak handled → first sentence synthesized (cache misses)');
+  const framesOut = metrics.counter('tts_frames_out_total', '20 ms audio frames published');
+  const utterances = metrics.counter('tts_utterances_total', 'speak commands handled, by outcome', ['outcome']);
+  const cacheHits = metrics.counter('tts_cache_hits_total', 'speaks served from the prompt cache', ['key']);
+  const cacheMisses = metrics.counter('tts_cache_misses_total', 'speaks with a cache key not (yet) cached', ['key']);
+  const cancelsTotal = metrics.counter('tts_cancels_total', 'TTS_CANCEL commands seen by this replica', ['outcome']);
+  const unspeakable = metrics.counter('tts_unspeakable_total', 'runs of text the voice could not speak (skipped)');
+  const failures = metrics.counter('tts_failures_total', 'speak failures (last=true: the turn got an ERROR event)', ['code', 'last']);
+  const inFlight = metrics.gauge('tts_utterances_in_flight', 'utterances streaming on this replica');
+  const remembered = metrics.gauge('tts_cancel_memory_entries', 'recently cancelled turns/utterances remembered (bounded)');
+  const cacheSize = metrics.gauge('tts_cache_entries', 'utterances in the prompt cache');
+
+  let speaks: ConsumerHandle | undefined;
+  let cancelHandle: ConsumerHandle | undefined;
+  let state: 'created' | 'warming' | 'running' | 'stopping' | 'stopped' = 'created';
+
+  async function synthesizeAll(text: string): Promise<{ pcm: Int16Array; notes: readonly TtsNote[] }> {
+    const synthesis = provider.synthesize(text, ctx.signal);
+    const chunks: Int16Array[] = [];
+    for await (const c of synthesis) chunks.push(c);
+    return { pcm: concat(chunks), notes: synthesis.notes };
+  }
+
+  async function warmCache(): Promise<void> {
+    for (const [key, text] of Object.entries(opts.cacheTexts)) {
+      const t0 = performance.now();
+      const { pcm, notes } = await synthesizeAll(text);
+      if (pcm.length === 0) {
+        log.warn({ cacheKey: key, transcript: text, notes: notes.length }, 'cache text has nothing the voice can speak; not cached');
+        continue;
+      }
+      cache.set({ key, text, pcm, sampleRate: provider.sampleRate, pinned: true });
+      log.debug({ cacheKey: key, audioMs: Math.round((pcm.length / provider.sampleRate) * 1000), synthMs: Math.round(performance.now() - t0) }, 'prompt cached');
+    }
+    cacheSize.set(cache.size);
+  }
+
+  async function onSpeak(cmd: Command, _msg: JsMsg, h: HandlerContext): Promise<void> {
+    const s = cmd.ttsSpeak!;
+    const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
+    const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
+    // Not started yet and this replica is stopping: hand it back for another replica.
+    if (h.signal.aborted || state !== 'running') throw new ShuttingDown('tts-streamer is stopping');
+    if (spoken.has(cmd.commandId)) {
+      slog.debug('speak already streamed by this replica (redelivery); not repeated');
+      return;
+    }
+    const ageMs = Date.now() - cmd.timestamp;
+    if (ageMs > opts.speakMaxAgeMs) {
+      utterances.inc({ outcome: 'stale' });
+      slog.warn({ ageMs, maxAgeMs: opts.speakMaxAgeMs }, 'speak command too old to be spoken; reported as cancelled');
+      await bus.publishEvent(ttsDone(ref, 0, true, { reason: 'stale' }));
+      return;
+    }
+    const live = cancels.begin(ref);
+    if (!live) {
+      utterances.inc({ outcome: 'cancelled_before_start' });
+      slog.info('speak skipped: the turn/utterance was already cancelled');
+      await bus.publishEvent(ttsDone(ref, 0, true, { reason: 'cancelled_before_start' }));
+      return;
+    }
+    inFlight.inc();
+    const handledAt = performance.now();
+    let framesSent = 0;
+    let text = '';
+    try {
+      const key = s.cacheKey;
+      const cached: CachedUtterance | undefined = key ? cache.get(key) : undefined;
+      let chunks: AsyncIterable<Int16Array>;
+      let notes: readonly TtsNote[] = [];
+      let collected: Int16Array[] | undefined;
+      if (cached) {
+        text = cached.text;
+        cacheHits.inc({ key });
+        slog.debug({ cacheKey: key, textDiffers: s.text !== '' && s.text !== cached.text }, 'served from cache');
+        chunks = cachedChunks(cached.pcm);
+      } else {
+        if (key) cacheMisses.inc({ key });
+        const limited = limitText(s.text, opts.maxTextChars);
+        text = limited.text;
+        if (limited.cut) slog.warn({ chars: s.text.length, maxChars: opts.maxTextChars }, 'speak text too long; cut');
+        const synthesis = provider.synthesize(text, live.signal);
+        notes = synthesis.notes;
+        if (notes.length > 0) {
+          unspeakable.inc(notes.length);
+          slog.warn(
+            { notes: notes.map((n) => ({ code: n.code, sentenceIndex: n.sentenceIndex })), transcript: notes.map((n) => n.text), voice: provider.name },
+            'text the voice cannot speak was skipped',
+          );
+        }
+        let first = true;
+        const timed = async function* (): AsyncGenerator<Int16Array> {
+          for await (const c of synthesis) {
+            if (first) synthFirst.observe(performance.now() - handledAt);
+            first = false;
+            yield c;
+          }
+        };
+        collected = key ? [] : undefined;
+        chunks = collected ? collecting(timed(), collected) : timed();
+      }
+      // Skipped text rides along in event metadata (verbatim, capped), so the call's timeline
+      // shows what was not said.
+      const meta: EventMeta = notes.length > 0 ? { unspeakable: notes.map((n) => n.text).join(' ') } : {};
+      if (cached) meta['cacheKey'] = cached.key;
+      let ttfaMs = 0;
+      let started: Promise<unknown> | undefined;
+      const result = await streamFrames(chunks, {
+        sampleRate: provider.sampleRate,
+        aheadMs: opts.aheadMs,
+        signal: live.signal,
+        emit: (f) => {
+          bus.publishAudioOut(
+            AudioFrame.fromPartial({
+              sessionId: ref.sessionId,
+              seq: f.seq,
+              audioMs: f.audioMs,
+              sampleRate: provider.sampleRate,
+              pcm: f.pcm,
+              turnId: ref.turnId,
+              speakId: ref.speakId,
+              kind: ref.kind,
+              last: f.last,
+              capturedAt: f.capturedAt,
+            }),
+          );
+          framesSent++;
+          framesOut.inc();
+        },
+        onFirstFrame: (at) => {
+          ttfaMs = at - cmd.timestamp;
+          ttfa.observe({ source: cached ? 'cache' : 'synth', kind: ref.kind }, ttfaMs);
+          started = bus.publishEvent(ttsStarted(ref, ttfaMs, meta));
+        },
+      });
+      if (started) await started;
+      if (result.cancelled) {
+        const reason = live.signal.reason instanceof UtteranceCancelled ? live.signal.reason.reason : 'cancel';
+        utterances.inc({ outcome: 'cancelled' });
+        await bus.publishEvent(ttsDone(ref, result.audioMs, true, { ...meta, reason }));
+        slog.info({ audioMs: result.audioMs, frames: result.frames, reason, transcript: text }, 'utterance cancelled; no more frames');
+      } else if (result.frames === 0) {
+        // Nothing speakable (e.g. Telugu for an English voice): report an empty utterance so
+        // the orchestrator does not wait for audio that will never come.
+        utterances.inc({ outcome: 'empty' });
+        await bus.publishEvent(ttsStarted(ref, Date.now() - cmd.timestamp, meta));
+        await bus.publishEvent(ttsDone(ref, 0, false, { ...meta, empty: 'true' }));
+        slog.warn({ transcript: s.text }, 'nothing speakable in the utterance; reported as empty');
+      } else {
+        utterances.inc({ outcome: 'done' });
+        await bus.publishEvent(ttsDone(ref, result.audioMs, false, meta));
+        if (collected && key && collected.length > 0) {
+          cache.set({ key, text, pcm: concat(collected), sampleRate: provider.sampleRate, pinned: false });
+          cacheSize.set(cache.size);
+        }
+        slog.info(
+          { audioMs: result.audioMs, frames: result.frames, ttfaMs: Math.round(ttfaMs), cached: cached !== undefined, handledMs: Math.round(performance.now() - handledAt), transcript: text },
+          'utterance streamed',
+        );
+      }
+      spoken.add(cmd.commandId);
+    } catch (err) {
+      const code = errorCode(err);
+      const retryable = isRetryable(err);
+      // Once audio went out, a retry would replay it from the start: report the error instead.
+      const last = framesSent > 0 || !retryable || h.deliveryCount >= opts.maxDeliver;
+      failures.inc({ code, last: String(last) });
+      slog.error({ code, err: (err as Error).message, framesSent, delivery: h.deliveryCount, last }, 'speak failed');
+      if (last) {
+        await bus.publishEvent(ttsError(ref, code, (err as Error).message, retryable)).catch((e: unknown) => {
+          slog.error({ err: (e as Error).message }, 'ERROR event publish failed');
+        });
+        if (framesSent > 0) return;
+      }
+      throw err;
+    } finally {
+      cancels.end(live);
+      inFlight.dec();
+    }
+  }
+
+  async function onCancel(cmd: Command): Promise<void> {
+    const c = cmd.ttsCancel!;
+    const r = cancels.cancel({ sessionId: cmd.sessionId, turnId: c.turnId, speakId: c.speakId, reason: c.reason });
+    cancelsTotal.inc({ outcome: r.outcome });
+    remembered.set(cancels.remembered);
+    sessionLogger(log, cmd.sessionId, { turnId: c.turnId, speakId: c.speakId }).info({ reason: c.reason, outcome: r.outcome, aborted: r.aborted }, 'tts cancel');
+  }
+
+  return {
+    cache,
+    cancels,
+    cancelConsumer,
+    ready: () => (state === 'running' ? true : state === 'warming' ? 'synthesizing the prompt cache' : `tts-streamer ${state}`),
+    async start() {
+      state = 'warming';
+      const t0 = performance.now();
+      await warmCache();
+      log.info({ cached: cache.keys(), ms: Math.round(performance.now() - t0), voice: provider.name }, 'prompt cache ready');
+      // Cancels first: a cancel must never find this replica without its consumer.
+      cancelHandle = await consume(bus, {
+        stream: STREAMS.cmd.tts,
+        consumer: cancelConsumer,
+        config: durableConsumer(cancelConsumer, subjects.commandsOfType('tts', 'TTS_CANCEL'), {
+          deliver_policy: DeliverPolicy.New,
+          inactive_threshold: opts.cancelConsumerInactiveMs * 1_000_000,
+        }),
+        decode: decodeOf('TTS_CANCEL'),
+        handle: onCancel,
+        maxInFlight: 64,
+        maxDeliver: 3,
+      });
+      state = 'running';
+      speaks = await consume(bus, {
+        stream: STREAMS.cmd.tts,
+        consumer: SPEAK_CONSUMER,
+        config: durableConsumer(SPEAK_CONSUMER, subjects.commandsOfType('tts', 'TTS_SPEAK')),
+        decode: decodeOf('TTS_SPEAK'),
+        keyOf: (c) => c.sessionId,
+        handle: onSpeak,
+        maxInFlight: opts.maxInFlight,
+        maxDeliver: opts.maxDeliver,
+        backoffMs: opts.backoffMs ?? [200, 1_000],
+      });
+    },
+    async stop() {
+      if (state === 'stopped' || state === 'stopping') return;
+      state = 'stopping';
+      // Utterances already streaming finish (handing them back would replay them from the
+      // start on another replica); past the drain budget they are cut and reported cancelled.
+      const cut = setTimeout(() => {
+        for (const u of cancels.live()) u.abort('shutdown');
+      }, opts.drainMs);
+      try {
+        await speaks?.stop();
+      } finally {
+        clearTimeout(cut);
+      }
+      // Cancels keep flowing while utterances drain.
+      await cancelHandle?.stop();
+      state = 'stopped';
+    },
+  };
+}

@@ -132,6 +132,20 @@ describe('mediasoup worker built from source', { timeout: 40 * 60_000 }, () => {
     assert.equal(call.closed, true);
   });
 
+  it('stopping the pool ends its calls with pool_stopped (their clocks stop)', async () => {
+    const own = createWorkerPool({ workerBin: workerBin(), size: 1 });
+    await own.start();
+    const reasons: CallEndReason[] = [];
+    const call = await createCallMedia(own, { onCallerFrame: () => {}, onEnded: (r) => reasons.push(r) });
+    await own.stop();
+    assert.deepEqual(reasons, ['pool_stopped']);
+    assert.equal(call.closed, true);
+    const slots = call.stats().clock.slots;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(call.stats().clock.slots, slots, 'send clock stopped');
+    assert.equal(call.stats().agent.sendErrors, 0, 'nothing sent into a closed worker');
+  });
+
   it('closing a call closes its router tree once', async () => {
     const reasons: CallEndReason[] = [];
     const call = await createCallMedia(pool, { onCallerFrame: () => {}, onEnded: (r) => reasons.push(r) });

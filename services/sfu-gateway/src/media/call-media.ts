@@ -30,6 +30,7 @@ export type CallEndReason =
   | 'caller_left'
   | 'last_peer_left'
   | 'worker_died'
+  | 'pool_stopped' // the worker pool is shutting down (SIGTERM)
   | 'connect_timeout' // the caller never got DTLS up
   | 'dtls_failed'
   | 'dtls_closed' // the browser closed its PeerConnection

@@ -22,7 +22,7 @@ export interface WorkerPoolConfig {
   log?: MediaLogger;
 }
 
-export type RouterEndReason = 'worker_died';
+export type RouterEndReason = 'worker_died' | 'pool_stopped';
 
 export interface RouterLease {
   readonly router: ms.Router;
@@ -39,9 +39,9 @@ export interface WorkerStats {
 
 export interface WorkerPool {
   start(): Promise<void>;
-  /** Closes every worker (and so every router); owners are not called back: the pool's owner stops. */
+  /** Tells every router owner ('pool_stopped', so calls stop their clocks), then closes every worker. */
   stop(): Promise<void>;
-  /** A Router on the least-loaded live worker; `onEnded` runs once if that worker dies. */
+  /** A Router on the least-loaded live worker; `onEnded` runs once if that worker dies or the pool stops. */
   createRouter(opts: {
     mediaCodecs: ms.RouterRtpCodecCapability[];
     onEnded: (reason: RouterEndReason) => void;
@@ -178,7 +178,15 @@ export function createWorkerPool(config: WorkerPoolConfig = {}): WorkerPool {
         const s = slots[i];
         slots[i] = undefined;
         if (!s) continue;
+        const owners = [...s.owners.values()];
         s.owners.clear();
+        for (const onEnded of owners) {
+          try {
+            onEnded('pool_stopped');
+          } catch (err) {
+            log.error({ err: String(err) }, 'router owner threw on pool_stopped');
+          }
+        }
         if (!s.worker.closed) {
           closing.push(new Promise((resolve) => {
             s.worker.observer.once('close', () => resolve());

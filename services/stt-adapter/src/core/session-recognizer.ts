@@ -1,0 +1,322 @@
+// One session's speech: VAD + segmenter over the session's audio clock, STT per utterance, and
+// the microphone contract. No NATS here: events go to a sink, the shell publishes them.
+//
+// Every utterance keeps its own audio from (onset − preroll) until it ends, whatever the mic
+// says. That is what lets a barge-in work: speech that starts while GATED only raises
+// SPEECH_STARTED; when the orchestrator answers with MIC_SET OPEN mid-utterance (or shortly
+// after it ended), the whole utterance, from its onset, is decoded and its final emitted.
+import { UtteranceSegmenter, rmsDbfs, SpeechError, type SegmenterConfig, type SegmenterEvent, type SttProvider, type SttUtterance, type Vad, type VadStream } from '@switchboard/speech';
+
+export type Mic = 'OPEN' | 'GATED' | 'CLOSED';
+
+export type RecognizerEvent =
+  | { readonly type: 'speech_started'; readonly utterance: number; readonly audioMs: number; readonly mic: Mic }
+  | { readonly type: 'speech_ended'; readonly utterance: number; readonly audioMs: number; readonly durationMs: number }
+  | { readonly type: 'partial'; readonly utterance: number; readonly index: number; readonly text: string }
+  | {
+      readonly type: 'final';
+      readonly utterance: number;
+      readonly text: string;
+      readonly confidence: number;
+      readonly speechEndedAudioMs: number;
+      /** Wall time from the end of speech being detected to the final text. */
+      readonly decodeMs: number;
+    }
+  /** Utterances that end without a final, with why (metrics; nothing is published). */
+  | { readonly type: 'no_final'; readonly utterance: number; readonly reason: NoFinalReason };
+
+export type NoFinalReason = 'empty' | 'gated' | 'too_short' | 'aborted' | 'replayed' | 'stt_error' | 'no_decoder';
+
+/** What the event log says this session's previous owner already published (takeover/restart). */
+export interface ResumePoint {
+  /** Last SPEECH_STARTED published: its utterance index and onset. */
+  readonly lastStart?: { readonly utterance: number; readonly audioMs: number };
+  /** Whether that utterance's SPEECH_ENDED was published too. */
+  readonly lastStartEnded: boolean;
+}
+
+export interface SessionRecognizerOptions {
+  readonly vad: Vad;
+  readonly stt: SttProvider;
+  readonly segmenter?: SegmenterConfig;
+  readonly prerollMs: number;
+  readonly partialEveryMs: number;
+  readonly maxUtteranceMs: number;
+  readonly gatedGraceMs: number;
+  readonly resumeToleranceMs: number;
+  readonly language?: string;
+  readonly mic: Mic;
+  readonly resume?: ResumePoint;
+  /** Index of the first utterance when nothing was published before. */
+  readonly firstUtterance?: number;
+  readonly sink: (ev: RecognizerEvent) => void;
+  readonly now?: () => number;
+  readonly onSttError?: (err: unknown, utterance: number) => void;
+}
+
+export interface RecognizerFrame {
+  readonly audioMs: number;
+  readonly samples: Int16Array;
+  /** The timeline jumped before this frame: whatever was being said has ended. */
+  readonly afterJump?: boolean;
+}
+
+interface Utterance {
+  readonly index: number;
+  readonly startMs: number;
+  /** Already handled by a previous owner of the session: VAD only, nothing published. */
+  readonly replayed: boolean;
+  /** Audio from onset − preroll; kept until the utterance ends (bounded by maxUtteranceMs). */
+  readonly frames: Int16Array[];
+  stt: SttUtterance | null;
+  lastPartial: string;
+  sincePartialMs: number;
+  partials: number;
+}
+
+/** Words PocketSphinx may return that are not speech. */
+const NON_SPEECH = /^(<[^>]*>|\[[^\]]*\]|\+\+.*\+\+)$/;
+
+export function cleanTranscript(text: string): string {
+  return text
+    .split(/\s+/)
+    .map((w) => w.replace(/\(\d+\)$/, ''))
+    .filter((w) => w !== '' && !NON_SPEECH.test(w))
+    .join(' ');
+}
+
+export class SessionRecognizer {
+  readonly #o: SessionRecognizerOptions;
+  readonly #segmenter: UtteranceSegmenter;
+  readonly #vad: VadStream;
+  readonly #frameMs: number;
+  readonly #ringCapacity: number;
+  readonly #ring: { audioMs: number; samples: Int16Array }[] = [];
+  readonly #now: () => number;
+  #mic: Mic;
+  #resume: ResumePoint | undefined;
+  #firstAudioMs: number | undefined;
+  #nextUtterance: number;
+  #cur: Utterance | null = null;
+  /** A GATED utterance that just ended, waiting briefly for MIC_SET OPEN. */
+  #lingering: { u: Utterance; end: { audioMs: number; durationMs: number }; until: number } | null = null;
+  #closed = false;
+
+  constructor(opts: SessionRecognizerOptions) {
+    this.#o = opts;
+    this.#segmenter = new UtteranceSegmenter(opts.segmenter);
+    this.#frameMs = this.#segmenter.config.frameMs;
+    const c = this.#segmenter.config;
+    this.#ringCapacity = Math.ceil((opts.prerollMs + c.onsetConfirmMs + c.onsetGapMs + 200) / this.#frameMs);
+    this.#vad = opts.vad.createStream();
+    this.#mic = opts.mic;
+    this.#now = opts.now ?? Date.now;
+    this.#resume = opts.resume?.lastStart ? opts.resume : undefined;
+    this.#nextUtterance = this.#resume?.lastStart ? this.#resume.lastStart.utterance + 1 : (opts.firstUtterance ?? 0);
+  }
+
+  get mic(): Mic {
+    return this.#mic;
+  }
+
+  get speaking(): boolean {
+    return this.#cur !== null;
+  }
+
+  /** Holds a decoder now (utterance being transcribed). */
+  get decoding(): boolean {
+    return this.#cur?.stt != null;
+  }
+
+  async push(frame: RecognizerFrame): Promise<void> {
+    if (this.#closed || this.#mic === 'CLOSED') return;
+    this.#firstAudioMs ??= frame.audioMs;
+    if (this.#lingering && this.#now() > this.#lingering.until) {
+      this.#o.sink({ type: 'no_final', utterance: this.#lingering.u.index, reason: 'gated' });
+      this.#lingering = null;
+    }
+    if (frame.afterJump) await this.#flushSegmenter();
+    const probability = await this.#vad.process(frame.samples);
+    if (this.#closed) return;
+    this.#ring.push({ audioMs: frame.audioMs, samples: frame.samples });
+    if (this.#ring.length > this.#ringCapacity) this.#ring.shift();
+    let startedNow = false;
+    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb: rmsDbfs(frame.samples) })) {
+      if (ev.type === 'speech_start') {
+        this.#startUtterance(ev.audioMs);
+        startedNow = true;
+      } else {
+        await this.#endUtterance(ev);
+      }
+    }
+    const u = this.#cur;
+    if (!u || startedNow) return;
+    u.frames.push(frame.samples);
+    if (!u.stt) this.#attach(u); // retried every frame: the decoder pool may have been full
+    else {
+      u.stt.push(frame.samples);
+      this.#maybePartial(u);
+    }
+    if (frame.audioMs + this.#frameMs - u.startMs >= this.#o.maxUtteranceMs) await this.#flushSegmenter();
+  }
+
+  /** Applies a MIC_SET. CLOSED ends the session's speech state (the shell drops the session). */
+  async setMic(mic: Mic): Promise<void> {
+    if (this.#closed) return;
+    this.#mic = mic;
+    if (mic === 'OPEN') {
+      if (this.#cur) this.#attach(this.#cur);
+      const l = this.#lingering;
+      this.#lingering = null;
+      if (l && this.#now() <= l.until) {
+        this.#attach(l.u);
+        await this.#finalize(l.u, l.end);
+      } else if (l) this.#o.sink({ type: 'no_final', utterance: l.u.index, reason: 'gated' });
+    } else if (mic === 'GATED') {
+      // No transcript while gated; the audio is kept, so OPEN again re-attaches from the onset.
+      this.#cur?.stt?.abort();
+      if (this.#cur) this.#cur.stt = null;
+    } else {
+      this.close();
+    }
+  }
+
+  /** Drops all state; an utterance in progress is aborted (its decoder goes back to the pool). Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#cur) {
+      this.#cur.stt?.abort();
+      if (!this.#cur.replayed) this.#o.sink({ type: 'no_final', utterance: this.#cur.index, reason: 'aborted' });
+      this.#cur = null;
+    }
+    this.#lingering = null;
+    this.#ring.length = 0;
+  }
+
+  #startUtterance(startMs: number): void {
+    this.#cur?.stt?.abort();
+    const assigned = this.#assignIndex(startMs);
+    const u: Utterance = {
+      index: assigned.index,
+      startMs,
+      replayed: assigned.replayed,
+      frames: this.#ring.filter((r) => r.audioMs >= startMs - this.#o.prerollMs).map((r) => r.samples),
+      stt: null,
+      lastPartial: '',
+      sincePartialMs: 0,
+      partials: 0,
+    };
+    this.#cur = u;
+    if (u.replayed) return;
+    this.#o.sink({ type: 'speech_started', utterance: u.index, audioMs: startMs, mic: this.#mic });
+    this.#attach(u);
+  }
+
+  /**
+   * Utterance indexes make event ids, so a replica that took the session over must continue
+   * the previous owner's numbering: an onset it re-detects (replayed audio) keeps the index
+   * already published — the stream's dedup then drops the repeats — and older ones stay silent.
+   */
+  #assignIndex(startMs: number): { index: number; replayed: boolean } {
+    const r = this.#resume;
+    if (r?.lastStart) {
+      const tol = this.#o.resumeToleranceMs;
+      const last = r.lastStart;
+      const redetected = Math.abs(startMs - last.audioMs) <= tol;
+      // The replay began inside the utterance the previous owner had open.
+      const joinedMidway = !r.lastStartEnded && this.#firstAudioMs !== undefined && startMs <= this.#firstAudioMs + tol && startMs >= last.audioMs;
+      if (redetected || joinedMidway) {
+        this.#resume = undefined;
+        return { index: last.utterance, replayed: false };
+      }
+      if (startMs < last.audioMs) return { index: -1, replayed: true };
+      this.#resume = undefined;
+    }
+    return { index: this.#nextUtterance++, replayed: false };
+  }
+
+  #attach(u: Utterance): void {
+    if (u.stt || u.replayed || this.#mic !== 'OPEN') return;
+    try {
+      u.stt = this.#o.stt.startUtterance(this.#o.language === undefined ? {} : { language: this.#o.language });
+    } catch (err) {
+      // POOL_EXHAUSTED is retryable: the audio is kept and the next frame tries again.
+      if (!(err instanceof SpeechError && err.retryable)) this.#o.onSttError?.(err, u.index);
+      return;
+    }
+    for (const f of u.frames) u.stt.push(f);
+    u.sincePartialMs = 0;
+  }
+
+  #maybePartial(u: Utterance): void {
+    if (this.#o.partialEveryMs <= 0 || !u.stt) return;
+    u.sincePartialMs += this.#frameMs;
+    if (u.sincePartialMs < this.#o.partialEveryMs) return;
+    u.sincePartialMs = 0;
+    const text = cleanTranscript(u.stt.partial());
+    if (text === '' || text === u.lastPartial) return;
+    u.lastPartial = text;
+    this.#o.sink({ type: 'partial', utterance: u.index, index: u.partials++, text });
+  }
+
+  async #flushSegmenter(): Promise<void> {
+    for (const ev of this.#segmenter.flush()) await this.#endUtterance(ev);
+  }
+
+  async #endUtterance(ev: SegmenterEvent): Promise<void> {
+    if (ev.type === 'speech_start') return;
+    const u = this.#cur;
+    this.#cur = null;
+    if (!u) return;
+    if (u.replayed) {
+      u.stt?.abort();
+      return;
+    }
+    this.#o.sink({ type: 'speech_ended', utterance: u.index, audioMs: ev.audioMs, durationMs: ev.durationMs });
+    if (ev.type === 'speech_discarded') {
+      u.stt?.abort();
+      this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'too_short' });
+      return;
+    }
+    const end = { audioMs: ev.audioMs, durationMs: ev.durationMs };
+    if (this.#mic === 'GATED') {
+      this.#lingering = { u, end, until: this.#now() + this.#o.gatedGraceMs };
+      return;
+    }
+    await this.#finalize(u, end);
+  }
+
+  async #finalize(u: Utterance, end: { audioMs: number; durationMs: number }): Promise<void> {
+    if (!u.stt) this.#attach(u);
+    const stt = u.stt;
+    if (!stt) {
+      this.#o.sink({ type: 'no_final', utterance: u.index, reason: this.#mic === 'OPEN' ? 'no_decoder' : 'gated' });
+      return;
+    }
+    u.stt = null;
+    const t0 = this.#now();
+    let result: { text: string; confidence: number };
+    try {
+      // Off the event loop: other sessions keep being served while this one decodes.
+      result = await stt.finishAsync();
+    } catch (err) {
+      this.#o.onSttError?.(err, u.index);
+      this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'stt_error' });
+      return;
+    }
+    const text = cleanTranscript(result.text);
+    if (text === '') {
+      this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'empty' });
+      return;
+    }
+    this.#o.sink({
+      type: 'final',
+      utterance: u.index,
+      text,
+      confidence: result.confidence,
+      speechEndedAudioMs: end.audioMs,
+      decodeMs: this.#now() - t0,
+    });
+  }
+}

@@ -1,0 +1,4 @@
+import { runMain } from '@switchboard/runtime';
+import { sttAdapterService } from './service';
+
+runMain(sttAdapterService);

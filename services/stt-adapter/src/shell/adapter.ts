@@ -1,0 +1,287 @@
+// The stt-adapter component. Partition leases (group 'stt-adapter') decide which partitions this
+// replica serves; for each one an ordered subscription reads the partition's audio (replaying
+// the last seconds on takeover) and routes frames to one SessionWorker per session. MIC_SET
+// commands arrive on a per-replica fan-out consumer: every replica remembers every session's
+// mic state (ready for a takeover) and the owner applies it.
+import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { PartitionLeases, consume, durableConsumer, subscribeOrdered, type ConsumerHandle, type OrderedSubscription } from '@switchboard/bus';
+import {
+  BUCKETS,
+  STREAMS,
+  decodeAudioFrame,
+  decodeCommand,
+  partitionOf,
+  pcmSamples,
+  subjects,
+  type AudioFrame,
+  type Command,
+} from '@switchboard/contracts';
+import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
+import { sessionLogger } from '@switchboard/telemetry';
+import type { SttAdapterConfig } from '../config';
+import { MicMemory } from '../core/mic-memory';
+import type { Mic, RecognizerEvent } from '../core/session-recognizer';
+import { micOf } from '../core/to-events';
+import type { SttEngines } from '../providers';
+import { readLastMic, readResumePoint } from './resume';
+import { SessionWorker, type SessionHooks } from './session-worker';
+
+export const LEASE_GROUP = 'stt-adapter';
+
+export interface SttAdapter extends ServiceComponent {
+  owned(): number[];
+  sessions(): Array<{ sessionId: string; partition: number; mic: Mic | undefined; queued: number }>;
+  micMemory: MicMemory;
+}
+
+interface Served {
+  readonly partition: number;
+  sub: OrderedSubscription | undefined;
+  readonly sessions: Map<string, SessionWorker>;
+}
+
+const SWEEP_MS = 50;
+/** A frame held back for a missing one is played out after this much quiet. */
+const HELD_BACK_FLUSH_MS = 80;
+
+export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, engines: SttEngines): Promise<SttAdapter> {
+  const { bus, log, metrics, replicaId, config: c } = ctx;
+  const served = new Map<number, Served>();
+  const micMemory = new MicMemory(c.STT_MIC_MEMORY_MAX);
+  const startedAt = Date.now();
+
+  const framesIn = metrics.counter('stt_frames_in_total', 'audio frames received, by outcome', ['outcome']);
+  const decodeMs = metrics.histogram('stt_decode_ms', 'speech end detected → final text (final search pass), ms');
+  const sessionsActive = metrics.gauge('stt_sessions_active', 'sessions with speech state in this replica');
+  const partitionsOwned = metrics.gauge('stt_partitions_owned', 'audio partitions this replica serves');
+  const queueDepth = metrics.gauge('stt_queue_depth', 'audio frames queued for processing, all sessions');
+  const eventsOut = metrics.counter('stt_events_total', 'speech events produced, by type', ['type']);
+  const noFinal = metrics.counter('stt_utterances_without_final_total', 'utterances that produced no STT_FINAL, by reason', ['reason']);
+  const publishFailures = metrics.counter('stt_publish_failures_total', 'events given up after retries');
+  const decoders = metrics.gauge('stt_decoders_in_use', 'speech decoders held by utterances');
+  const micCommands = metrics.counter('stt_mic_commands_total', 'MIC_SET commands seen, by state and whether this replica owns the session', ['state', 'owned']);
+  let queued = 0;
+
+  const hooks: SessionHooks = {
+    frame: (outcome) => framesIn.inc({ outcome }),
+    queueDelta: (d) => {
+      queued += d;
+      queueDepth.set(queued);
+    },
+    event: (ev: RecognizerEvent) => {
+      eventsOut.inc({ type: ev.type });
+      if (ev.type === 'final') decodeMs.observe(ev.decodeMs);
+      if (ev.type === 'no_final') noFinal.inc({ reason: ev.reason });
+    },
+    published: (ok) => {
+      if (!ok) publishFailures.inc();
+    },
+  };
+
+  const countSessions = (): number => [...served.values()].reduce((n, s) => n + s.sessions.size, 0);
+
+  async function initSession(sessionId: string): Promise<{ mic: Mic; resume?: Awaited<ReturnType<typeof readResumePoint>>; firstUtterance: number }> {
+    let mic = micMemory.get(sessionId)?.mic;
+    if (mic === undefined) {
+      // Not seen live (this replica started after the call's last MIC_SET): ask the command stream.
+      const last = await readLastMic(bus, sessionId).catch((err: unknown) => {
+        log.warn({ sessionId, err: (err as Error).message }, 'stt-adapter: reading the last MIC_SET failed; mic defaults to OPEN');
+        return undefined;
+      });
+      if (last) micMemory.set(sessionId, last.mic, last.at);
+      mic = micMemory.get(sessionId)?.mic ?? 'OPEN';
+    }
+    const resume = await readResumePoint(bus, sessionId);
+    return { mic, resume, firstUtterance: 0 };
+  }
+
+  function newSession(sessionId: string, partition: number): SessionWorker {
+    return new SessionWorker({
+      sessionId,
+      partition,
+      log: sessionLogger(log, sessionId, { partition }),
+      sequencer: { reorderWindow: c.STT_REORDER_WINDOW, maxFillFrames: Math.floor(c.STT_MAX_GAP_FILL_MS / 20) },
+      queueMax: c.STT_SESSION_QUEUE_MAX,
+      recognizer: {
+        vad: engines.vad,
+        stt: engines.stt,
+        segmenter: { threshold: c.VAD_THRESHOLD, onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS, hangoverMs: c.VAD_HANGOVER_MS },
+        prerollMs: c.STT_PREROLL_MS,
+        partialEveryMs: c.STT_PARTIAL_EVERY_MS,
+        maxUtteranceMs: c.STT_MAX_UTTERANCE_MS,
+        gatedGraceMs: c.STT_GATED_GRACE_MS,
+        resumeToleranceMs: c.STT_RESUME_TOLERANCE_MS,
+        language: c.STT_LANGUAGE,
+      },
+      init: async () => {
+        try {
+          return await initSession(sessionId);
+        } catch (err) {
+          // No resume point: number utterances from the audio clock so ids cannot collide with
+          // those a previous owner used (its counter started at 0).
+          log.warn({ sessionId, err: (err as Error).message }, 'stt-adapter: reading the session resume point failed');
+          const first = sessionsFirstAudio.get(sessionId) ?? 0;
+          return { mic: micMemory.get(sessionId)?.mic ?? 'OPEN', firstUtterance: Math.floor(first / 20) };
+        }
+      },
+      publish: async (event) => {
+        await bus.publishEvent(event);
+      },
+      language: c.STT_LANGUAGE,
+      hooks,
+    });
+  }
+  /** First audio time seen per new session, for the fallback numbering above. */
+  const sessionsFirstAudio = new Map<string, number>();
+
+  function onAudio(s: Served, msg: JsMsg): void {
+    let frame: AudioFrame;
+    try {
+      frame = decodeAudioFrame(msg.data);
+    } catch (err) {
+      framesIn.inc({ outcome: 'invalid' });
+      log.debug({ subject: msg.subject, err: (err as Error).message }, 'stt-adapter: invalid audio frame dropped');
+      return;
+    }
+    if (frame.sampleRate !== 16000 || frame.pcm.byteLength !== 640) {
+      framesIn.inc({ outcome: 'unsupported_format' });
+      return;
+    }
+    if (partitionOf(frame.sessionId, bus.partitions) !== s.partition || served.get(s.partition) !== s) {
+      framesIn.inc({ outcome: 'not_owned' });
+      return;
+    }
+    let w = s.sessions.get(frame.sessionId);
+    if (!w) {
+      if (micMemory.get(frame.sessionId)?.mic === 'CLOSED') {
+        framesIn.inc({ outcome: 'mic_closed' });
+        return;
+      }
+      w = newSession(frame.sessionId, s.partition);
+      s.sessions.set(frame.sessionId, w);
+      sessionsFirstAudio.set(frame.sessionId, frame.audioMs);
+      sessionsActive.set(countSessions());
+    }
+    w.pushFrame({ seq: frame.seq, audioMs: frame.audioMs, samples: pcmSamples(frame), source: frame.source });
+  }
+
+  async function dropSession(s: Served, w: SessionWorker, reason: string): Promise<void> {
+    if (s.sessions.get(w.sessionId) !== w) return;
+    s.sessions.delete(w.sessionId);
+    sessionsFirstAudio.delete(w.sessionId);
+    sessionsActive.set(countSessions());
+    log.debug({ sessionId: w.sessionId, reason }, 'stt-adapter: session state dropped');
+    await w.close();
+    // Let finals already decoded reach the stream (bounded: shutdown has a budget).
+    await Promise.race([w.flushed(), new Promise((r) => setTimeout(r, 2_000).unref())]);
+  }
+
+  const leases = new PartitionLeases({
+    kv: await bus.kv(BUCKETS.leases),
+    group: LEASE_GROUP,
+    partitions: bus.partitions,
+    replicaId,
+    ttlMs: c.LEASE_TTL_MS,
+    log,
+    onAcquire: async (partition) => {
+      const entry: Served = { partition, sub: undefined, sessions: new Map() };
+      served.set(partition, entry);
+      partitionsOwned.set(served.size);
+      try {
+        // Replay the last seconds: what a dead owner heard but never finished is heard again;
+        // what it already published is recognised by the resume point and deduplicated.
+        entry.sub = await subscribeOrdered(bus, {
+          stream: STREAMS.audioIn,
+          filter: subjects.audioInOfPartition(partition),
+          startTimeMs: Date.now() - c.STT_REPLAY_MS,
+          onMessage: (m) => onAudio(entry, m),
+        });
+      } catch (err) {
+        served.delete(partition);
+        partitionsOwned.set(served.size);
+        throw err;
+      }
+    },
+    onRelease: async (partition, reason) => {
+      const s = served.get(partition);
+      if (!s) return;
+      served.delete(partition);
+      partitionsOwned.set(served.size);
+      await s.sub?.stop();
+      await Promise.all([...s.sessions.values()].map((w) => dropSession(s, w, `partition ${reason}`)));
+      s.sessions.clear();
+      sessionsActive.set(countSessions());
+    },
+  });
+
+  function ownerOf(sessionId: string): { s: Served; w: SessionWorker } | undefined {
+    const s = served.get(partitionOf(sessionId, bus.partitions));
+    const w = s?.sessions.get(sessionId);
+    return s && w ? { s, w } : undefined;
+  }
+
+  async function onMicSet(cmd: Command): Promise<void> {
+    const mic = cmd.micSet ? micOf(cmd.micSet.state) : undefined;
+    if (!mic) return;
+    const applied = micMemory.set(cmd.sessionId, mic, cmd.timestamp);
+    const own = ownerOf(cmd.sessionId);
+    micCommands.inc({ state: mic, owned: own ? 'yes' : 'no' });
+    if (!applied || !own) return;
+    own.w.setMic(mic);
+    if (mic === 'CLOSED') await dropSession(own.s, own.w, 'mic closed');
+  }
+
+  const micConsumerName = `stt-adapter-mic-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  let micConsumer: ConsumerHandle | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+
+  function sweep(): void {
+    const now = Date.now();
+    for (const s of served.values()) {
+      for (const w of s.sessions.values()) {
+        const quiet = now - w.lastFrameAt;
+        if (quiet >= c.STT_SESSION_IDLE_MS) void dropSession(s, w, 'no audio');
+        else if (quiet >= HELD_BACK_FLUSH_MS && w.heldBack > 0) w.flushHeldBack();
+      }
+    }
+    if (engines.decodersInUse) decoders.set(engines.decodersInUse());
+  }
+
+  let started = false;
+  return {
+    micMemory,
+    owned: () => [...served.keys()].sort((a, b) => a - b),
+    sessions: () =>
+      [...served.values()].flatMap((s) =>
+        [...s.sessions.values()].map((w) => ({ sessionId: w.sessionId, partition: s.partition, mic: w.mic, queued: w.queued })),
+      ),
+    async start() {
+      // Mic commands first: a partition's audio must not be judged with a mic state we missed.
+      micConsumer = await consume(bus, {
+        stream: STREAMS.cmd.stt,
+        consumer: micConsumerName,
+        config: durableConsumer(micConsumerName, subjects.commandsOfType('stt', 'MIC_SET'), {
+          deliver_policy: DeliverPolicy.New,
+          inactive_threshold: 60e9,
+        }),
+        decode: (m) => decodeCommand(m.data),
+        keyOf: (cmd) => cmd.sessionId,
+        maxInFlight: 64,
+        handle: (cmd) => onMicSet(cmd),
+      });
+      sweeper = setInterval(sweep, SWEEP_MS);
+      await leases.start();
+      started = true;
+      log.info({ partitions: bus.partitions, provider: engines.stt.name, startupMs: Date.now() - startedAt }, 'stt-adapter serving');
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      // Hand partitions back first so another replica takes them over at once.
+      await leases.stop();
+      await micConsumer?.stop();
+      await bus.jsm.consumers.delete(STREAMS.cmd.stt, micConsumerName).catch(() => undefined);
+      await engines.close();
+    },
+    ready: () => (started ? true : 'starting'),
+  };
+}

@@ -1,0 +1,186 @@
+// bench/load: how many concurrent calls the full pipeline (stt-adapter → orchestrator →
+// rag-worker → tts-streamer, each a real service process) sustains on this machine with
+// voice-to-voice p95 under 1 s. Synthetic callers stand in for the gateway: they stream real
+// speech (flite) as 20 ms frames at real-time pace onto voice.audio.in, take the agent's audio
+// off voice.audio.out, and report PLAYBACK_STARTED/DONE like the gateway would.
+// voice-to-voice = first agent audio frame received − real end of the caller's speech.
+// Floor, measured in the same run: bare JetStream publish→consume round trip.
+//   node --import tsx bench/load/run.ts [--levels 1,2,4,8,12] [--turns 3] [--replicas 1]
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { startNatsServer, spawnNode, type ChildHandle } from '@switchboard/testkit';
+import { Bus, provision } from '@switchboard/bus';
+import { AudioFrame, AudioSource, STREAMS, decodeAudioFrame, decodeEvent, makeEvent, newSessionId, subjects, type Event } from '@switchboard/contracts';
+import { createLogger } from '@switchboard/telemetry';
+import { synthesizeFixture, silence, concatAudio, speechBoundsByEnergy, type PcmAudio } from '@switchboard/speech';
+import { summarize, fmt } from '../stats';
+
+const { values } = parseArgs({
+  options: {
+    levels: { type: 'string', default: '1,2,4,6,8' },
+    turns: { type: 'string', default: '3' },
+    replicas: { type: 'string', default: '1' },
+  },
+});
+const LEVELS = values.levels!.split(',').map(Number);
+const TURNS = Number(values.turns);
+const REPLICAS = Number(values.replicas);
+const PARTITIONS = 16;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const server = await startNatsServer();
+const log = createLogger({ service: 'bench-load', level: 'warn' });
+const bus = await Bus.connect({ servers: server.url, service: 'sfu-gateway', log, partitions: PARTITIONS });
+await provision(bus.nc, bus.jsm);
+
+// ---- floor: bare JetStream publish → consume round trip on this server ----
+async function floorMs(): Promise<number> {
+  const c = await bus.js.consumers.get(STREAMS.dlq, { filter_subjects: 'voice.dlq.floor.>', deliver_policy: DeliverPolicy.New });
+  const lat: number[] = [];
+  let resolve: (() => void) | undefined;
+  const msgs = await c.consume({ callback: () => resolve?.() });
+  for (let i = 0; i < 300; i++) {
+    const got = new Promise<void>((r) => (resolve = r));
+    const t = performance.now();
+    await bus.js.publish('voice.dlq.floor.x', new Uint8Array(200));
+    await got;
+    lat.push(performance.now() - t);
+  }
+  await msgs.close();
+  return summarize(lat).p50;
+}
+const floor = await floorMs();
+
+// ---- services as real processes ----
+const env = { NATS_URL: server.url, PARTITIONS: String(PARTITIONS), LOG_LEVEL: 'warn', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0', FILLER_AFTER_MS: '60000', NO_INPUT_MS: '600000' };
+const procs: Array<{ name: string; child: ChildHandle }> = [];
+for (const name of ['session-orchestrator', 'rag-worker', 'tts-streamer', 'stt-adapter']) {
+  for (let i = 0; i < REPLICAS; i++) {
+    const child = spawnNode(`${ROOT}services/${name}/src/main.ts`, { env: { ...env, REPLICA_ID: `${name}-${i}`, LOG_LEVEL: 'info' } });
+    procs.push({ name, child });
+  }
+}
+for (const p of procs) await p.child.waitForLine(/ ready"/, 120_000);
+await new Promise((r) => setTimeout(r, 1500)); // leases settle
+
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in clock ticks (100 Hz)
+  } catch {
+    return NaN;
+  }
+}
+
+// ---- caller audio: "how do I reset my password" etc. with real boundaries ----
+const PHRASES = ['how do i reset my password', 'where is my order', 'what are your opening hours', 'i want to return an item'];
+const clips: Array<{ audio: PcmAudio; speechEndMs: number }> = [];
+for (const text of PHRASES) {
+  const speech = await synthesizeFixture(text, 'flite:slt');
+  const audio = concatAudio(silence(400), speech, silence(1200));
+  const b = speechBoundsByEnergy(audio.samples, audio.sampleRate);
+  clips.push({ audio, speechEndMs: b ? b.endMs : 400 + (speech.samples.length / 16)});
+}
+
+interface TurnResult { v2v: number; ok: boolean }
+
+async function runCaller(sessionId: string, turns: number, results: TurnResult[]): Promise<void> {
+  const out = await bus.js.consumers.get(STREAMS.audioOut, { filter_subjects: subjects.audioOut(sessionId), deliver_policy: DeliverPolicy.New });
+  const evts = await bus.js.consumers.get(STREAMS.events, { filter_subjects: `voice.evt.*.${sessionId}.>`, deliver_policy: DeliverPolicy.New });
+  let firstAudioAt = 0;
+  let utteranceDone: ((v: { speakId: string; turnId: string; frames: number }) => void) | undefined;
+  let frames = 0;
+  const outMsgs = await out.consume({
+    callback: (m) => {
+      const f = decodeAudioFrame(m.data);
+      if (f.kind !== 'SPEAK_KIND_ANSWER' && f.kind !== 'SPEAK_KIND_PROMPT') return;
+      if (!firstAudioAt) firstAudioAt = performance.now();
+      frames++;
+      if (f.last) utteranceDone?.({ speakId: f.speakId, turnId: f.turnId, frames });
+    },
+  });
+  const seen: Event[] = [];
+  const evMsgs = await evts.consume({ callback: (m) => void seen.push(decodeEvent(m.data)) });
+  let seq = 0;
+  let audioMs = 0;
+  const sendFrame = (pcm: Int16Array) => {
+    bus.publishAudioIn(AudioFrame.fromPartial({ sessionId, seq: seq++, audioMs, sampleRate: 16000, pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), source: AudioSource.AUDIO_SOURCE_TEST, capturedAt: Date.now() }));
+    audioMs += 20;
+  };
+  await bus.publishEvent(makeEvent('CALL_STARTED', { sessionId, source: 'sfu-gateway', eventId: `start:${sessionId}` }, { audioSource: AudioSource.AUDIO_SOURCE_TEST }));
+  const t0 = performance.now();
+  let tick = 0;
+  const clock = async (pcm: Int16Array) => {
+    // self-correcting 20 ms clock
+    tick++;
+    const due = t0 + tick * 20;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    sendFrame(pcm);
+  };
+  const zero = new Int16Array(320);
+  for (let i = 0; i < 25; i++) await clock(zero); // 0.5 s of room tone before the first turn
+  for (let t = 0; t < turns; t++) {
+    const clip = clips[(t + seq) % clips.length]!;
+    firstAudioAt = 0;
+    frames = 0;
+    const done = new Promise<{ speakId: string; turnId: string; frames: number }>((r) => (utteranceDone = r));
+    let speechEndWall = 0;
+    for (let i = 0; i + 320 <= clip.audio.samples.length; i += 320) {
+      await clock(clip.audio.samples.subarray(i, i + 320));
+      if (!speechEndWall && i / 16 >= clip.speechEndMs) speechEndWall = performance.now();
+    }
+    // keep the mic stream going (silence) until the agent's answer has been sent
+    let waited = 0;
+    let reply: { speakId: string; turnId: string; frames: number } | undefined;
+    void done.then((r) => (reply = r));
+    while (!reply && waited < 8000) {
+      await clock(zero);
+      waited += 20;
+    }
+    const ok = Boolean(reply) && firstAudioAt > 0;
+    results.push({ v2v: ok ? firstAudioAt - speechEndWall : NaN, ok });
+    if (reply) {
+      // stand in for the gateway's playback report so the session returns to LISTENING
+      await bus.publishEvent(makeEvent('PLAYBACK_STARTED', { sessionId, source: 'sfu-gateway', eventId: `ps:${reply.speakId}`, correlationId: reply.turnId }, { turnId: reply.turnId, speakId: reply.speakId }));
+      await bus.publishEvent(makeEvent('PLAYBACK_DONE', { sessionId, source: 'sfu-gateway', eventId: `pd:${reply.speakId}`, correlationId: reply.turnId }, { turnId: reply.turnId, speakId: reply.speakId, durationMs: reply.frames * 20 }));
+    }
+    for (let i = 0; i < 30; i++) await clock(zero); // a pause before the next question
+  }
+  await bus.publishEvent(makeEvent('CALL_ENDED', { sessionId, source: 'sfu-gateway', eventId: `end:${sessionId}` }, { reason: 'hangup' }));
+  await outMsgs.close();
+  await evMsgs.close();
+}
+
+const rows: Array<{ n: number; p50: number; p95: number; ok: number; total: number; cpu: Record<string, number> }> = [];
+for (const n of LEVELS) {
+  const cpu0 = new Map(procs.map((p) => [p.child.pid, cpuSeconds(p.child.pid)]));
+  const w0 = performance.now();
+  const results: TurnResult[] = [];
+  await Promise.all(Array.from({ length: n }, async (_, i) => {
+    await new Promise((r) => setTimeout(r, i * 137)); // stagger
+    await runCaller(newSessionId(), TURNS, results);
+  }));
+  const wall = (performance.now() - w0) / 1000;
+  const cpu: Record<string, number> = {};
+  for (const p of procs) cpu[p.name] = (cpu[p.name] ?? 0) + (cpuSeconds(p.child.pid) - cpu0.get(p.child.pid)!) / wall;
+  const okOnes = results.filter((r) => r.ok).map((r) => r.v2v);
+  const s = summarize(okOnes);
+  rows.push({ n, p50: s.p50, p95: s.p95, ok: okOnes.length, total: results.length, cpu });
+  console.log(`calls ${String(n).padStart(3)}: voice-to-voice p50 ${fmt(s.p50, 0)} ms p95 ${fmt(s.p95, 0)} ms, turns ok ${okOnes.length}/${results.length}, CPU (cores) ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}`);
+  if (s.p95 > 1000 || okOnes.length < results.length) break;
+}
+const sustained = rows.filter((r) => r.p95 <= 1000 && r.ok === r.total).at(-1);
+const last = rows.at(-1)!;
+const hottest = Object.entries(last.cpu).sort((a, b) => b[1] - a[1])[0];
+console.log(`\nbench/load — full pipeline on ${REPLICAS} replica(s) per service, ${TURNS} turns per call; JetStream floor p50 ${fmt(floor)} ms`);
+console.log(`sustained with voice-to-voice p95 < 1 s: ${sustained ? `${sustained.n} concurrent calls (p95 ${fmt(sustained.p95, 0)} ms = ${fmt(sustained.p95 / floor, 0)}× the bus floor)` : 'none'}`);
+console.log(`saturates first: ${hottest?.[0]} at ${fmt(hottest?.[1] ?? NaN, 2)} cores with ${last.n} calls (voice-to-voice includes the VAD end-of-speech hangover)`);
+mkdirSync(`${ROOT}bench/out`, { recursive: true });
+writeFileSync(`${ROOT}bench/out/load.json`, JSON.stringify({ floor, rows }, null, 2));
+for (const p of procs) await p.child.kill('SIGTERM');
+await bus.drain();
+await server.stop();
+process.exit(0);

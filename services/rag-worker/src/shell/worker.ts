@@ -93,7 +93,9 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     }
     const deadline = new AbortController();
     const budgetMs = q.deadline > 0 ? q.deadline - now : opts.queryBudgetMs;
-    const timer = setTimeout(() => deadline.abort(new DeadlineExceeded(`no answer within ${budgetMs} ms`)), budgetMs);
+    const deadlineAt = now + budgetMs;
+    const expire = (): void => deadline.abort(new DeadlineExceeded(`no answer within ${budgetMs} ms`));
+    const timer = setTimeout(expire, budgetMs);
     // Cancel of this turn, its deadline, this consumer stopping, the service stopping.
     const signal = AbortSignal.any([turn.signal, deadline.signal, h.signal, ctx.signal]);
     inFlight.inc();
@@ -111,7 +113,9 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
       for await (const ev of answers) {
         for (const event of busEventsFor(ref, ev)) {
           assertValidEvent(event);
-          // Checked right before each publish: after a cancel, nothing more leaves this replica.
+          // Checked right before each publish: after a cancel or the deadline, nothing more leaves
+          // this replica (the clock is read too: a busy event loop may fire the timer late).
+          if (Date.now() >= deadlineAt) expire();
           signal.throwIfAborted();
           await bus.publishEvent(event);
           published++;

@@ -98,7 +98,7 @@ export class CancelRegistry {
     else if (req.turnId) this.#cancelled.add(turnKey(req.sessionId, req.turnId));
     let aborted = 0;
     for (const u of this.#live) {
-      if (matches(u, req)) {
+      if (!u.signal.aborted && matches(u, req)) {
         u.ctl.abort(new UtteranceCancelled(req.reason || 'cancel'));
         aborted++;
       }

@@ -85,20 +85,26 @@ for (const text of PHRASES) {
 }
 
 interface TurnResult { v2v: number; ok: boolean }
+const stageSamples: Record<string, number[]> = {};
+function orchestratorUrl(): string {
+  const orch = procs.find((p) => p.name === 'session-orchestrator')!;
+  const line = orch.child.lines.find((l) => l.includes('session-orchestrator ready'))!;
+  return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+}
 
 async function runCaller(sessionId: string, turns: number, results: TurnResult[]): Promise<void> {
   const out = await bus.js.consumers.get(STREAMS.audioOut, { filter_subjects: subjects.audioOut(sessionId), deliver_policy: DeliverPolicy.New });
   const evts = await bus.js.consumers.get(STREAMS.events, { filter_subjects: `voice.evt.*.${sessionId}.>`, deliver_policy: DeliverPolicy.New });
-  let firstAudioAt = 0;
-  let utteranceDone: ((v: { speakId: string; turnId: string; frames: number }) => void) | undefined;
-  let frames = 0;
+  // agent utterances by speak id: when their first and last frames arrived
+  const utterances = new Map<string, { turnId: string; first: number; frames: number; last: boolean }>();
   const outMsgs = await out.consume({
     callback: (m) => {
       const f = decodeAudioFrame(m.data);
       if (f.kind !== 'SPEAK_KIND_ANSWER' && f.kind !== 'SPEAK_KIND_PROMPT') return;
-      if (!firstAudioAt) firstAudioAt = performance.now();
-      frames++;
-      if (f.last) utteranceDone?.({ speakId: f.speakId, turnId: f.turnId, frames });
+      let u = utterances.get(f.speakId);
+      if (!u) utterances.set(f.speakId, (u = { turnId: f.turnId, first: performance.now(), frames: 0, last: false }));
+      u.frames++;
+      if (f.last) u.last = true;
     },
   });
   const seen: Event[] = [];
@@ -124,30 +130,40 @@ async function runCaller(sessionId: string, turns: number, results: TurnResult[]
   for (let i = 0; i < 25; i++) await clock(zero); // 0.5 s of room tone before the first turn
   for (let t = 0; t < turns; t++) {
     const clip = clips[(t + seq) % clips.length]!;
-    firstAudioAt = 0;
-    frames = 0;
-    const done = new Promise<{ speakId: string; turnId: string; frames: number }>((r) => (utteranceDone = r));
+    const before = new Set(utterances.keys());
     let speechEndWall = 0;
     for (let i = 0; i + 320 <= clip.audio.samples.length; i += 320) {
       await clock(clip.audio.samples.subarray(i, i + 320));
       if (!speechEndWall && i / 16 >= clip.speechEndMs) speechEndWall = performance.now();
     }
-    // keep the mic stream going (silence) until the agent's answer has been sent
+    // keep the mic stream going (silence) while the agent answers; the reply is a new utterance
+    const fresh = () => [...utterances.entries()].find(([id]) => !before.has(id));
     let waited = 0;
-    let reply: { speakId: string; turnId: string; frames: number } | undefined;
-    void done.then((r) => (reply = r));
-    while (!reply && waited < 8000) {
+    while (!fresh() && waited < 10_000) {
       await clock(zero);
       waited += 20;
     }
-    const ok = Boolean(reply) && firstAudioAt > 0;
-    results.push({ v2v: ok ? firstAudioAt - speechEndWall : NaN, ok });
+    const reply = fresh();
+    results.push({ v2v: reply ? reply[1].first - speechEndWall : NaN, ok: Boolean(reply) });
     if (reply) {
-      // stand in for the gateway's playback report so the session returns to LISTENING
-      await bus.publishEvent(makeEvent('PLAYBACK_STARTED', { sessionId, source: 'sfu-gateway', eventId: `ps:${reply.speakId}`, correlationId: reply.turnId }, { turnId: reply.turnId, speakId: reply.speakId }));
-      await bus.publishEvent(makeEvent('PLAYBACK_DONE', { sessionId, source: 'sfu-gateway', eventId: `pd:${reply.speakId}`, correlationId: reply.turnId }, { turnId: reply.turnId, speakId: reply.speakId, durationMs: reply.frames * 20 }));
+      const [speakId, u] = reply;
+      // report playback like the gateway: started at the first frame, done after the last
+      await bus.publishEvent(makeEvent('PLAYBACK_STARTED', { sessionId, source: 'sfu-gateway', eventId: `ps:${speakId}`, correlationId: u.turnId }, { turnId: u.turnId, speakId }));
+      while (!u.last && waited < 60_000) {
+        await clock(zero);
+        waited += 20;
+      }
+      await bus.publishEvent(makeEvent('PLAYBACK_DONE', { sessionId, source: 'sfu-gateway', eventId: `pd:${speakId}`, correlationId: u.turnId }, { turnId: u.turnId, speakId, durationMs: u.frames * 20 }));
     }
     for (let i = 0; i < 30; i++) await clock(zero); // a pause before the next question
+  }
+  if (process.env['BENCH_DEBUG']) console.log(seen.map((e) => `${e.eventType}${e.sttFinal ? `(${e.sttFinal.text})` : ''}${e.speechStarted ? `(@${e.speechStarted.audioMs})` : ''}${e.speechEnded ? `(@${e.speechEnded.audioMs})` : ''}${e.ragAnswerReady ? `(${e.ragAnswerReady.text.slice(0, 40)})` : ''}`).join('\n'));
+  // where the time went, per stage, from the orchestrator's latency record of this call
+  try {
+    const lat = (await (await fetch(`${orchestratorUrl()}/latency/${sessionId}`)).json()) as { stages: Array<{ stage: string; count: number; p50Ms: number }> };
+    for (const st of lat.stages) (stageSamples[st.stage] ??= []).push(st.p50Ms);
+  } catch {
+    // orchestrator not reachable: stages are optional
   }
   await bus.publishEvent(makeEvent('CALL_ENDED', { sessionId, source: 'sfu-gateway', eventId: `end:${sessionId}` }, { reason: 'hangup' }));
   await outMsgs.close();
@@ -167,9 +183,11 @@ for (const n of LEVELS) {
   const cpu: Record<string, number> = {};
   for (const p of procs) cpu[p.name] = (cpu[p.name] ?? 0) + (cpuSeconds(p.child.pid) - cpu0.get(p.child.pid)!) / wall;
   const okOnes = results.filter((r) => r.ok).map((r) => r.v2v);
+  const stages = Object.entries(stageSamples).map(([k, v]) => `${k} ${fmt(summarize(v).p50, 0)}`).join(', ');
+  for (const k of Object.keys(stageSamples)) delete stageSamples[k];
   const s = summarize(okOnes);
   rows.push({ n, p50: s.p50, p95: s.p95, ok: okOnes.length, total: results.length, cpu });
-  console.log(`calls ${String(n).padStart(3)}: voice-to-voice p50 ${fmt(s.p50, 0)} ms p95 ${fmt(s.p95, 0)} ms, turns ok ${okOnes.length}/${results.length}, CPU (cores) ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}`);
+  console.log(`calls ${String(n).padStart(3)}: voice-to-voice p50 ${fmt(s.p50, 0)} ms p95 ${fmt(s.p95, 0)} ms, turns ok ${okOnes.length}/${results.length}, CPU (cores) ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}\n           stage p50 ms (orchestrator clock): ${stages}`);
   if (s.p95 > 1000 || okOnes.length < results.length) break;
 }
 const sustained = rows.filter((r) => r.p95 <= 1000 && r.ok === r.total).at(-1);

@@ -170,7 +170,7 @@ export class SyntheticCaller {
       const step = live.script.steps[next]!;
       this.#later(step.pauseBeforeMs, () =>
         this.#enqueue(live, async () => {
-          await this.#emit(sid, 'SPEECH_STARTED', `${sid}:u${next}:ss`, {}, '');
+          await this.#emit(sid, 'SPEECH_STARTED', `${sid}:u${next}:ss`, { audioMs: 0 }, '');
           await this.#emit(sid, 'SPEECH_ENDED', `${sid}:u${next}:se`, { audioMs: 800, durationMs: 800 }, '');
           await this.#emit(sid, 'STT_FINAL', `${sid}:u${next}:final`, { text: step.utterance, isFinal: true }, '');
         }),
@@ -226,7 +226,7 @@ export class SyntheticCaller {
     if (bargeIn) {
       // The caller talks over the answer; the stand-in tts never finishes it (it is cancelled).
       live.bargedIn.add(i);
-      this.#enqueue(live, () => this.#emit(sid, 'SPEECH_STARTED', `${sid}:u${i}:barge`, {}, ''));
+      this.#enqueue(live, () => this.#emit(sid, 'SPEECH_STARTED', `${sid}:u${i}:barge`, { audioMs: 0 }, ''));
       return;
     }
     if (!this.#o.standIn.tts) return;

@@ -113,7 +113,7 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
       lastPublishedSeq = Math.max(lastPublishedSeq, p.seq);
       if (!seen.has(p.eventId)) {
         lostEvents++;
-        add(sid, 'lost_event', `${p.eventType} ${p.eventId} acknowledged (seq ${p.seq}) but not in VOICE_EVENTS`);
+        add(sid, 'lost_event', `${p.eventType} ${p.eventId} acknowledged (seq ${p.seq}) but not in VOICE_EVENTS as a valid event`);
       }
     }
     const final = history.finals[sid];

@@ -9,3 +9,4 @@ export { checkHistory, summarizeViolations, type CheckResult, type Violation, ty
 export { ReplicaSet, type Replica, type Crash, type ReplicaSetOptions } from './replicas';
 export { fetchFinals, settledFinals, leaseOwners, readDlq, countBy, type DeadLetter } from './observe';
 export { injectBadEvents, type BadKind, type Injected, type InjectOptions } from './inject';
+export { Scenario, ORCHESTRATOR_MAIN, orchestratorEnv, type ScenarioOptions, type ScenarioResult } from './scenario';

@@ -50,6 +50,17 @@ export class ReplicaSet {
     const child = spawnNode(this.o.entry, { env: { ...this.o.env(id), REPLICA_ID: id } });
     const r: Replica = { id, child, startedAt: Date.now(), paused: false };
     this.replicas.set(id, r);
+    // learn the HTTP port whenever the ready line comes (whether or not someone waits for it)
+    child.waitForLine(new RegExp(`${this.o.service} ready`), this.o.readyBudgetMs ?? 30_000).then(
+      (line) => {
+        try {
+          r.port = (JSON.parse(line) as { port?: number }).port;
+        } catch {
+          // not JSON: no port
+        }
+      },
+      () => undefined,
+    );
     void child.exited.then((code) => {
       if (this.#killedByUs.has(id)) return;
       this.crashes.push({ id, code, lastLines: child.lines.slice(-30) });

@@ -4,7 +4,8 @@
 // deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
 // re-publishing any outbox left behind.
 import { PermanentError, consume, durableConsumer, type Bus, type ConsumerHandle } from '@switchboard/bus';
-import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, subjects, type Event } from '@switchboard/contracts';
+import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
+import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
 import { initialState, nextDeadline, reduce, toCommand, type FsmConfig, type ReduceResult } from '../fsm';
 import { CasConflictError, SessionStore, StaleOwnerError, type SessionRecord, type Stored } from './store';
@@ -53,19 +54,45 @@ export class PartitionWorker {
 
   async start(): Promise<void> {
     const { bus, partition } = this.#d;
+    const name = consumerName(partition);
     // Serve events first (sessions load lazily in apply), then, in the background, finish
     // left-behind outboxes and re-arm timers of sessions that may not get an event soon.
     this.#consumer = await consume<Event>(bus, {
       stream: STREAMS.events,
-      consumer: consumerName(partition),
-      config: durableConsumer(consumerName(partition), subjects.eventsOfPartition(partition), { max_ack_pending: 4096 }),
+      consumer: name,
+      config: durableConsumer(name, subjects.eventsOfPartition(partition), { max_ack_pending: 4096, ...(await this.#rewindIfAbandoned(name)) }),
       decode: (m) => decodeEvent(m.data),
       keyOf: (e) => e.sessionId,
       maxInFlight: this.#d.maxInFlight,
       maxDeliver: 10,
-      handle: (e, msg) => this.apply(e, msg.seq),
+      handle: (e, msg) => {
+        // The subject routed it here (partition, actor); a body naming another session would be
+        // applied to a session this partition does not own.
+        if (sessionIdOfSubject(msg.subject) !== e.sessionId) {
+          throw new PermanentError('WRONG_SESSION', `event body names ${e.sessionId.slice(0, 40)} but arrived on ${msg.subject.slice(0, 120)}`, { dlqReason: 'wrong_partition' });
+        }
+        return this.apply(e, msg.seq);
+      },
     });
     void this.#recover().catch((err: unknown) => this.#d.log.warn({ partition, err: (err as Error).message }, 'takeover recovery incomplete'));
+  }
+
+  /**
+   * A previous owner that died (kill -9) or froze holding delivered-but-unacked events would keep
+   * them until ack_wait (30 s) while later events of the same sessions reach us and are applied
+   * first; the earlier ones, redelivered afterwards, would then be skipped as "already applied"
+   * (seq <= lastSeq): lost. So a new owner that finds unacked deliveries recreates the durable from
+   * its ack floor: everything after it comes again, in stream order, and what was already applied
+   * is skipped per session by lastSeq.
+   */
+  async #rewindIfAbandoned(name: string): Promise<Partial<ConsumerConfig>> {
+    const { bus, partition, log } = this.#d;
+    const info = await bus.jsm.consumers.info(STREAMS.events, name).catch(() => undefined);
+    if (!info || info.num_ack_pending === 0) return {};
+    const from = info.ack_floor.stream_seq + 1;
+    await bus.jsm.consumers.delete(STREAMS.events, name);
+    log.info({ partition, ackPending: info.num_ack_pending, fromSeq: from }, 'partition taken over with unacked events: consumer rewound to its ack floor');
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from };
   }
 
   async #recover(): Promise<void> {

@@ -129,25 +129,31 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
 }
 
 /**
- * Pulls the source eagerly into a buffer, so the next sentence is synthesized while the
- * current one is being paced out (synthesis is ~40× faster than real time; the buffer holds
- * at most one utterance, whose text length is capped).
+ * Pulls the source ahead of the consumer, so the next sentence is synthesized while the current
+ * one is paced out (synthesis is ~40× faster than real time). At most `depth` items wait in the
+ * buffer: the engine synthesizes one sentence at a time for every call on this replica, and a
+ * deeper lookahead would put this call's later sentences in front of other calls' first ones.
  */
-export function prefetch<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncIterable<T> {
+export function prefetch<T>(source: AsyncIterable<T>, signal: AbortSignal, depth = 1): AsyncIterable<T> {
   const buffer: T[] = [];
   let finished = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
+  let space: (() => void) | undefined;
   const notify = (): void => {
     const w = wake;
     wake = undefined;
     w?.();
+    const s = space;
+    space = undefined;
+    s?.();
   };
   void (async () => {
     try {
       for await (const item of source) {
         buffer.push(item);
         notify();
+        while (buffer.length >= depth && !signal.aborted) await new Promise<void>((resolve) => (space = resolve));
         if (signal.aborted) break;
       }
     } catch (error) {
@@ -163,8 +169,9 @@ export function prefetch<T>(source: AsyncIterable<T>, signal: AbortSignal): Asyn
       try {
         for (;;) {
           if (signal.aborted) return;
-          const next = buffer.shift();
-          if (next !== undefined) {
+          if (buffer.length > 0) {
+            const next = buffer.shift() as T;
+            notify(); // room for the next one
             yield next;
             continue;
           }

@@ -276,3 +276,35 @@ test('Telugu text does not crash: reported empty, and byte-identical in events a
   assert.ok(audio.of(s2, mixed.speakId).at(-1)!.frame.last);
   assert.ok((await fetch(`${svc.url}/readyz`)).ok, 'still ready');
 });
+
+test('a burst of 8 calls speaking at once: every utterance streams; time to first audio grows with the queue', async (t) => {
+  // One engine per replica synthesizes one sentence at a time (flite's voice state is not
+  // made for concurrent use), so simultaneous first sentences queue: this is the replica's
+  // capacity figure, and the reason to scale replicas on speak-consumer lag.
+  const jobs = await Promise.all(
+    Array.from({ length: 8 }, async (_, i) => {
+      const sessionId = newSessionId();
+      const t0 = performance.now();
+      const cmd = await speak(bus, { sessionId, text: `Your appointment is confirmed for ${i + 2} p.m. tomorrow.` });
+      return { sessionId, t0, ...cmd };
+    }),
+  );
+  const ttfa: number[] = [];
+  for (const j of jobs) {
+    ttfa.push((await firstFrame(j.sessionId, j.speakId)).at - j.t0);
+    const d = await done(j.sessionId, j.speakId);
+    assert.equal(d.ttsDone!.cancelled, false);
+    assertWellFormed(
+      audio.of(j.sessionId, j.speakId).map((f) => f.frame),
+      j.sessionId,
+      j.turnId,
+      j.speakId,
+      SpeakKind.SPEAK_KIND_ANSWER,
+    );
+  }
+  ttfa.sort((a, b) => a - b);
+  t.diagnostic(`8 simultaneous speaks, time to first audio (ms, sorted): ${fmt(ttfa)}`);
+  // Loose bounds (2 shared cores, other suites running): the figures are the point.
+  assert.ok(ttfa[0]! <= 600, `fastest ${ttfa[0]!.toFixed(1)} ms`);
+  assert.ok(ttfa[7]! <= 3_000, `slowest ${ttfa[7]!.toFixed(1)} ms`);
+});

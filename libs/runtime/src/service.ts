@@ -22,6 +22,9 @@ export interface ServiceComponent {
   /** true, or the reason it is not ready */
   ready(): true | string;
   routes?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean | Promise<boolean>;
+  /** Called once the HTTP server listens, before start(): e.g. to handle WebSocket upgrades
+   *  (the sfu-gateway's signaling) or to learn the bound port (HTTP_PORT=0 in tests). */
+  attachHttp?: (server: http.Server, info: { port: number; url: string }) => void;
 }
 
 export interface ServiceDefinition<S extends z.ZodObject> {
@@ -82,6 +85,7 @@ export async function startService<S extends z.ZodObject>(
     ready: () => (!started ? 'starting' : bus.closed ? 'NATS connection closed' : component.ready()),
     routes: component.routes,
   });
+  component.attachHttp?.(http.server, { port: http.port, url: http.url });
   await component.start();
   started = true;
   log.info({ port: http.port, replicaId }, `${def.name} ready`);

@@ -1,0 +1,4 @@
+import { runMain } from '@switchboard/runtime';
+import { sfuGatewayService } from './service';
+
+runMain(sfuGatewayService);

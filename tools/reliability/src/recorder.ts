@@ -47,8 +47,11 @@ export class HistoryRecorder {
 
   async #follow(stream: string, onMsg: (m: JsMsg) => void): Promise<void> {
     const c = await this.bus.js.consumers.get(stream, { deliver_policy: DeliverPolicy.All });
+    // Short pulls: with the default 30 s expiry (heartbeat 15 s) an ordered consumer notices a
+    // restarted server only ~30 s later, and the caller — which reacts to what it records — stalls.
     const msgs = await c.consume({
       max_messages: 1024,
+      expires: 2_000,
       callback: (m) => {
         const last = this.#lastSeq.get(stream) ?? 0;
         if (m.seq <= last) return;

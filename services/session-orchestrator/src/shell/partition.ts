@@ -3,7 +3,7 @@
 // Applying an event: reduce → CAS-write state + outbox (fenced) → publish commands with
 // deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
 // re-publishing any outbox left behind.
-import { PermanentError, consume, durableConsumer, type Bus, type ConsumerHandle } from '@switchboard/bus';
+import { PermanentError, consume, durableConsumer, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
 import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
@@ -71,10 +71,30 @@ export class PartitionWorker {
         if (sessionIdOfSubject(msg.subject) !== e.sessionId) {
           throw new PermanentError('WRONG_SESSION', `event body names ${e.sessionId.slice(0, 40)} but arrived on ${msg.subject.slice(0, 120)}`, { dlqReason: 'wrong_partition' });
         }
-        return this.apply(e, msg.seq);
+        return this.#applyInOrder(e, msg.seq);
       },
     });
     void this.#recover().catch((err: unknown) => this.#d.log.warn({ partition, err: (err as Error).message }, 'takeover recovery incomplete'));
+  }
+
+  /**
+   * Retries a transient failure (NATS restarting, a KV timeout) in place. Throwing would nak the
+   * event, and later events of the same session, already queued behind it, would be applied
+   * first; the nak'ed one would then be skipped as "already applied" (lost), and commands of an
+   * applied event whose publish failed would wait for the redelivery (ack_wait) to go out.
+   */
+  async #applyInOrder(e: Event, seq: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#stopped) throw new StaleOwnerError(`partition ${this.#d.partition} no longer served here`);
+      try {
+        return await this.apply(e, seq);
+      } catch (err) {
+        if (this.#stopped || err instanceof StaleOwnerError || !isRetryable(err)) throw err;
+        const delay = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
+        this.#slog(e.sessionId).warn({ seq, attempt, err: (err as Error).message, retryInMs: delay }, 'apply failed, retrying in place (keeps the session in order)');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /**

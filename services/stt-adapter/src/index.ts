@@ -1,9 +1,12 @@
 // @switchboard/stt-adapter: VAD + speech recognition per session, as a bus service.
-export { sttAdapterService, makeSttAdapterService } from './service';
+export { sttAdapterService, makeSttAdapterService, recognizerSettings } from './service';
 export { SttAdapterConfigSchema } from './config';
 export type { SttAdapterConfig } from './config';
 export { BUILTIN_STT_PROVIDERS, createEngines, SttStartupError } from './providers';
-export type { SttEngines, SttProviderFactory } from './providers';
+export type { SttEngines, SttProviderFactory, EngineLog } from './providers';
+export { createInlineHost } from './host/inline-host';
+export { createWorkerHost } from './host/worker-host';
+export type { RecognizerHost, HostedSession, OpenSession, RecognizerSettings } from './host/host';
 export { createSttAdapter, LEASE_GROUP } from './shell/adapter';
 export type { SttAdapter } from './shell/adapter';
 export { FrameSequencer } from './core/frame-sequencer';

@@ -2,10 +2,15 @@
 // finish / finishAsync / abort) can replace the embedded PocketSphinx, e.g. a cloud STT client;
 // a deployment registers its factory under a name and selects it with STT_PROVIDER.
 import { SpeechError, createPocketSphinxEngine, createVad, type SttProvider, type Vad } from '@switchboard/speech';
-import type { Logger } from '@switchboard/telemetry';
 import type { SttAdapterConfig } from './config';
 
-export type SttProviderFactory = (config: SttAdapterConfig, log: Logger) => Promise<SttProvider>;
+/** The logging surface engines need (a pino logger fits; worker threads forward to the main thread's). */
+export interface EngineLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export type SttProviderFactory = (config: SttAdapterConfig, log: EngineLog) => Promise<SttProvider>;
 
 export interface SttEngines {
   readonly stt: SttProvider;
@@ -33,7 +38,7 @@ export const BUILTIN_STT_PROVIDERS: Readonly<Record<string, SttProviderFactory>>
         dict: c.STT_DICT,
         lm: { general: c.STT_LM_GENERAL, domain: c.STT_LM_DOMAIN, domainWeight: c.STT_LM_DOMAIN_WEIGHT },
         language: c.STT_LANGUAGE,
-        pool: { warm: Math.min(c.STT_POOL_WARM, c.STT_POOL_MAX), max: c.STT_POOL_MAX },
+        pool: { warm: c.STT_POOL_MAX, max: c.STT_POOL_MAX },
       },
       { logger: { warn: (o, m) => log.warn(o, m), info: (o, m) => log.info(o, m) } },
     ),
@@ -45,7 +50,7 @@ const MODEL_VARS: Record<string, string> = {
 
 export async function createEngines(
   config: SttAdapterConfig,
-  log: Logger,
+  log: EngineLog,
   providers: Readonly<Record<string, SttProviderFactory>> = BUILTIN_STT_PROVIDERS,
 ): Promise<SttEngines> {
   const factory = providers[config.STT_PROVIDER];
@@ -73,15 +78,32 @@ export async function createEngines(
       { cause },
     );
   }
-  const stats = (stt as { stats?: () => { inUse: number } }).stats;
+  const stats = (stt as { stats?: () => { inUse: number; idle: number } }).stats?.bind(stt);
   return {
-    stt,
+    stt: stats ? nonBlocking(stt, stats) : stt,
     vad,
-    ...(stats ? { decodersInUse: () => stats.call(stt).inUse } : {}),
+    ...(stats ? { decodersInUse: () => stats().inUse } : {}),
     async close() {
       stt.close();
       await vad.close();
     },
+  };
+}
+
+/**
+ * PocketSphinx builds a missing decoder synchronously (measured 1.2-2.4 s of blocked event
+ * loop on this box, during which no session's audio moves). The pool is warmed to its maximum
+ * at start-up instead, and an utterance that finds no idle decoder gets a retryable
+ * POOL_EXHAUSTED: the session keeps the audio and tries again on the next frame.
+ */
+function nonBlocking(stt: SttProvider, stats: () => { idle: number }): SttProvider {
+  return {
+    name: stt.name,
+    startUtterance(opts) {
+      if (stats().idle === 0) throw new SpeechError('POOL_EXHAUSTED', 'no idle decoder', true);
+      return stt.startUtterance(opts);
+    },
+    close: () => stt.close(),
   };
 }
 

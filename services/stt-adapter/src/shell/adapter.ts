@@ -22,7 +22,7 @@ import type { SttAdapterConfig } from '../config';
 import { MicMemory } from '../core/mic-memory';
 import type { Mic, RecognizerEvent } from '../core/session-recognizer';
 import { micOf } from '../core/to-events';
-import type { SttEngines } from '../providers';
+import type { RecognizerHost } from '../host/host';
 import { readLastMic, readResumePoint } from './resume';
 import { SessionWorker, type SessionHooks } from './session-worker';
 
@@ -30,7 +30,7 @@ export const LEASE_GROUP = 'stt-adapter';
 
 export interface SttAdapter extends ServiceComponent {
   owned(): number[];
-  sessions(): Array<{ sessionId: string; partition: number; mic: Mic | undefined; queued: number }>;
+  sessions(): Array<{ sessionId: string; partition: number } & ReturnType<SessionWorker['describe']>>;
   micMemory: MicMemory;
 }
 
@@ -44,7 +44,7 @@ const SWEEP_MS = 50;
 /** A frame held back for a missing one is played out after this much quiet. */
 const HELD_BACK_FLUSH_MS = 80;
 
-export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, engines: SttEngines): Promise<SttAdapter> {
+export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, host: RecognizerHost, opts: { providerName: string }): Promise<SttAdapter> {
   const { bus, log, metrics, replicaId, config: c } = ctx;
   const served = new Map<number, Served>();
   const micMemory = new MicMemory(c.STT_MIC_MEMORY_MAX);
@@ -60,14 +60,10 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
   const publishFailures = metrics.counter('stt_publish_failures_total', 'events given up after retries');
   const decoders = metrics.gauge('stt_decoders_in_use', 'speech decoders held by utterances');
   const micCommands = metrics.counter('stt_mic_commands_total', 'MIC_SET commands seen, by state and whether this replica owns the session', ['state', 'owned']);
-  let queued = 0;
-
+  const frameMs = metrics.histogram('stt_frame_process_ms', 'one 20 ms frame through VAD + STT (incl. a final search pass), ms', [], [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000]);
   const hooks: SessionHooks = {
     frame: (outcome) => framesIn.inc({ outcome }),
-    queueDelta: (d) => {
-      queued += d;
-      queueDepth.set(queued);
-    },
+    processed: (ms) => frameMs.observe(ms),
     event: (ev: RecognizerEvent) => {
       eventsOut.inc({ type: ev.type });
       if (ev.type === 'final') decodeMs.observe(ev.decodeMs);
@@ -95,24 +91,14 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
     return { mic, resume, firstUtterance: 0 };
   }
 
-  function newSession(sessionId: string, partition: number): SessionWorker {
+  function newSession(sessionId: string, partition: number, firstAudioMs: number): SessionWorker {
     return new SessionWorker({
       sessionId,
       partition,
       log: sessionLogger(log, sessionId, { partition }),
       sequencer: { reorderWindow: c.STT_REORDER_WINDOW, maxFillFrames: Math.floor(c.STT_MAX_GAP_FILL_MS / 20) },
       queueMax: c.STT_SESSION_QUEUE_MAX,
-      recognizer: {
-        vad: engines.vad,
-        stt: engines.stt,
-        segmenter: { threshold: c.VAD_THRESHOLD, onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS, hangoverMs: c.VAD_HANGOVER_MS },
-        prerollMs: c.STT_PREROLL_MS,
-        partialEveryMs: c.STT_PARTIAL_EVERY_MS,
-        maxUtteranceMs: c.STT_MAX_UTTERANCE_MS,
-        gatedGraceMs: c.STT_GATED_GRACE_MS,
-        resumeToleranceMs: c.STT_RESUME_TOLERANCE_MS,
-        language: c.STT_LANGUAGE,
-      },
+      host,
       init: async () => {
         try {
           return await initSession(sessionId);
@@ -120,8 +106,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
           // No resume point: number utterances from the audio clock so ids cannot collide with
           // those a previous owner used (its counter started at 0).
           log.warn({ sessionId, err: (err as Error).message }, 'stt-adapter: reading the session resume point failed');
-          const first = sessionsFirstAudio.get(sessionId) ?? 0;
-          return { mic: micMemory.get(sessionId)?.mic ?? 'OPEN', firstUtterance: Math.floor(first / 20) };
+          return { mic: micMemory.get(sessionId)?.mic ?? 'OPEN', firstUtterance: Math.floor(firstAudioMs / 20) };
         }
       },
       publish: async (event) => {
@@ -131,8 +116,6 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
       hooks,
     });
   }
-  /** First audio time seen per new session, for the fallback numbering above. */
-  const sessionsFirstAudio = new Map<string, number>();
 
   function onAudio(s: Served, msg: JsMsg): void {
     let frame: AudioFrame;
@@ -157,9 +140,8 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
         framesIn.inc({ outcome: 'mic_closed' });
         return;
       }
-      w = newSession(frame.sessionId, s.partition);
+      w = newSession(frame.sessionId, s.partition, frame.audioMs);
       s.sessions.set(frame.sessionId, w);
-      sessionsFirstAudio.set(frame.sessionId, frame.audioMs);
       sessionsActive.set(countSessions());
     }
     w.pushFrame({ seq: frame.seq, audioMs: frame.audioMs, samples: pcmSamples(frame), source: frame.source });
@@ -168,7 +150,6 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
   async function dropSession(s: Served, w: SessionWorker, reason: string): Promise<void> {
     if (s.sessions.get(w.sessionId) !== w) return;
     s.sessions.delete(w.sessionId);
-    sessionsFirstAudio.delete(w.sessionId);
     sessionsActive.set(countSessions());
     log.debug({ sessionId: w.sessionId, reason }, 'stt-adapter: session state dropped');
     await w.close();
@@ -244,7 +225,10 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
         else if (quiet >= HELD_BACK_FLUSH_MS && w.heldBack > 0) w.flushHeldBack();
       }
     }
-    if (engines.decodersInUse) decoders.set(engines.decodersInUse());
+    let queued = 0;
+    for (const s of served.values()) for (const w of s.sessions.values()) queued += w.queued;
+    queueDepth.set(queued);
+    decoders.set(host.decodersInUse());
   }
 
   let started = false;
@@ -253,7 +237,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
     owned: () => [...served.keys()].sort((a, b) => a - b),
     sessions: () =>
       [...served.values()].flatMap((s) =>
-        [...s.sessions.values()].map((w) => ({ sessionId: w.sessionId, partition: s.partition, mic: w.mic, queued: w.queued })),
+        [...s.sessions.values()].map((w) => ({ sessionId: w.sessionId, partition: s.partition, ...w.describe() })),
       ),
     async start() {
       // Mic commands first: a partition's audio must not be judged with a mic state we missed.
@@ -272,7 +256,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
       sweeper = setInterval(sweep, SWEEP_MS);
       await leases.start();
       started = true;
-      log.info({ partitions: bus.partitions, provider: engines.stt.name, startupMs: Date.now() - startedAt }, 'stt-adapter serving');
+      log.info({ partitions: bus.partitions, provider: opts.providerName, host: host.kind, startupMs: Date.now() - startedAt }, 'stt-adapter serving');
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
@@ -280,7 +264,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, en
       await leases.stop();
       await micConsumer?.stop();
       await bus.jsm.consumers.delete(STREAMS.cmd.stt, micConsumerName).catch(() => undefined);
-      await engines.close();
+      await host.close();
     },
     ready: () => (started ? true : 'starting'),
   };

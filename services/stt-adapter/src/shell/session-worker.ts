@@ -1,12 +1,12 @@
 // One session on the replica that owns its partition: frames are put in order (sequencer),
-// queued (bounded), and fed one at a time to the session's recognizer together with MIC_SET
-// changes; the recognizer's events are published in order with deterministic ids.
-// A slow decode only delays this session's queue: the final pass runs off the event loop.
+// handed (bounded) to the session's recognizer on its host together with MIC_SET changes, and
+// the recognizer's events are published in order with deterministic ids.
 import { AudioSource, type Event } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/telemetry';
-import { FrameSequencer, type SeqFrame, type SequencerResult } from '../core/frame-sequencer';
-import { SessionRecognizer, type Mic, type RecognizerEvent, type ResumePoint, type SessionRecognizerOptions } from '../core/session-recognizer';
+import { FrameSequencer, type SeqFrame, type SequencedFrame, type SequencerResult } from '../core/frame-sequencer';
+import type { Mic, RecognizerEvent, ResumePoint } from '../core/session-recognizer';
 import { toBusEvent } from '../core/to-events';
+import type { HostedSession, RecognizerHost } from '../host/host';
 
 export interface SessionInit {
   readonly mic: Mic;
@@ -20,10 +20,9 @@ export interface SessionWorkerDeps {
   readonly log: Logger;
   readonly sequencer: { reorderWindow: number; maxFillFrames: number };
   readonly queueMax: number;
-  /** Everything the recognizer needs except what the session learns at init. */
-  readonly recognizer: Omit<SessionRecognizerOptions, 'sink' | 'mic' | 'resume' | 'firstUtterance'>;
+  readonly host: RecognizerHost;
   /** Mic state + what a previous owner published; may do I/O. */
-  init(firstAudioMs: number): Promise<SessionInit>;
+  init(): Promise<SessionInit>;
   publish(event: Event): Promise<void>;
   readonly language: string;
   readonly hooks: SessionHooks;
@@ -31,28 +30,27 @@ export interface SessionWorkerDeps {
 
 export interface SessionHooks {
   frame(outcome: 'accepted' | 'duplicate' | 'stale' | 'filled' | 'queue_full' | 'after_jump'): void;
-  queueDelta(delta: number): void;
+  /** A frame was processed by the recognizer in `ms` (VAD + STT). */
+  processed(ms: number): void;
   event(ev: RecognizerEvent): void;
   published(ok: boolean): void;
 }
 
-type Item = { kind: 'frame'; audioMs: number; samples: Int16Array; afterJump: boolean; source: AudioSource } | { kind: 'mic'; mic: Mic };
+type Early = { kind: 'frame'; frame: SequencedFrame } | { kind: 'mic'; mic: Mic };
 
 export class SessionWorker {
   readonly sessionId: string;
   readonly partition: number;
   readonly #d: SessionWorkerDeps;
   readonly #seq: FrameSequencer;
-  readonly #queue: Item[] = [];
-  #queuedFrames = 0;
-  #running = false;
-  #rec: SessionRecognizer | undefined;
-  #initFailed = false;
+  /** What arrived while the session's init lookups ran (bounded like the queue). */
+  readonly #early: Early[] = [];
+  #hosted: HostedSession | undefined;
+  #initStarted = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #audioSource: AudioSource = AudioSource.AUDIO_SOURCE_UNSPECIFIED;
   #publishing: Promise<void> = Promise.resolve();
-  #idle: Promise<void> = Promise.resolve();
-  #idleResolve: (() => void) | undefined;
   /** Wall clock of the last frame received (idle detection). */
   lastFrameAt = Date.now();
 
@@ -67,8 +65,9 @@ export class SessionWorker {
     return this.#closed;
   }
 
+  /** Frames waiting to be processed. */
   get queued(): number {
-    return this.#queuedFrames;
+    return this.#hosted ? this.#hosted.pending : this.#early.length;
   }
 
   /** Frames held back by the sequencer waiting for a missing one. */
@@ -76,59 +75,66 @@ export class SessionWorker {
     return this.#seq.pending;
   }
 
-  get mic(): Mic | undefined {
-    return this.#rec?.mic;
+  /** For the /sessions view: what this session is doing now. */
+  describe(): { mic: Mic | undefined; queued: number; heldBack: number; speaking: boolean; decoding: boolean; quietMs: number } {
+    const st = this.#hosted?.state;
+    return {
+      mic: st?.mic,
+      queued: this.queued,
+      heldBack: this.#seq.pending,
+      speaking: st?.speaking ?? false,
+      decoding: st?.decoding ?? false,
+      quietMs: Date.now() - this.lastFrameAt,
+    };
   }
 
   pushFrame(frame: SeqFrame & { source: AudioSource }): void {
     if (this.#closed) return;
     this.lastFrameAt = Date.now();
+    this.#audioSource = frame.source;
     const r = this.#seq.push(frame);
     if (r.outcome === 'duplicate' || r.outcome === 'stale') {
       this.#d.hooks.frame(r.outcome);
       return;
     }
     this.#d.hooks.frame('accepted');
-    this.#enqueueSequenced(r, frame.source);
+    this.#forward(r);
   }
 
   /** The stream went quiet with frames held back for a missing one: play them out now. */
   flushHeldBack(): void {
     if (this.#closed || this.#seq.pending === 0) return;
-    this.#enqueueSequenced(this.#seq.flush(), this.#audioSource);
+    this.#forward(this.#seq.flush());
   }
 
-  #enqueueSequenced(r: SequencerResult, source: AudioSource): void {
+  #forward(r: SequencerResult): void {
     for (let i = 0; i < r.filled; i++) this.#d.hooks.frame('filled');
     for (const f of r.frames) {
       if (f.afterJump) this.#d.hooks.frame('after_jump');
-      if (this.#queuedFrames >= this.#d.queueMax) {
+      if (this.queued >= this.#d.queueMax) {
         this.#d.hooks.frame('queue_full');
         continue;
       }
-      this.#queue.push({ kind: 'frame', audioMs: f.audioMs, samples: f.samples, afterJump: f.afterJump, source });
-      this.#queuedFrames++;
-      this.#d.hooks.queueDelta(1);
+      if (this.#hosted) this.#hosted.push(f);
+      else this.#early.push({ kind: 'frame', frame: f });
     }
-    this.#kick();
+    this.#open();
   }
 
   setMic(mic: Mic): void {
     if (this.#closed) return;
-    this.#queue.push({ kind: 'mic', mic });
-    this.#kick();
+    if (this.#hosted) this.#hosted.setMic(mic);
+    else this.#early.push({ kind: 'mic', mic });
   }
 
-  /** Drops the session: an utterance in progress is aborted. Resolves when the queue loop has stopped. Idempotent. */
-  async close(): Promise<void> {
-    if (!this.#closed) {
+  /** Drops the session: an utterance in progress is aborted. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
       this.#closed = true;
-      this.#d.hooks.queueDelta(-this.#queuedFrames);
-      this.#queuedFrames = 0;
-      this.#queue.length = 0;
-      this.#rec?.close();
-    }
-    await this.#idle;
+      this.#early.length = 0;
+      await this.#hosted?.close();
+    })();
+    return this.#closing;
   }
 
   /** Resolves once every event produced so far was published (or given up on). */
@@ -136,59 +142,34 @@ export class SessionWorker {
     return this.#publishing;
   }
 
-  #kick(): void {
-    if (this.#running || this.#closed) return;
-    this.#running = true;
-    this.#idle = new Promise((r) => (this.#idleResolve = r));
-    void this.#loop();
-  }
-
-  async #loop(): Promise<void> {
-    try {
-      for (let item = this.#queue.shift(); item !== undefined && !this.#closed; item = this.#queue.shift()) {
-        if (item.kind === 'frame') {
-          this.#queuedFrames--;
-          this.#d.hooks.queueDelta(-1);
-          this.#audioSource = item.source;
-        }
-        const rec = await this.#recognizer(item);
-        if (!rec || this.#closed) continue;
-        try {
-          if (item.kind === 'frame') await rec.push(item);
-          else await rec.setMic(item.mic);
-        } catch (err) {
-          this.#d.log.error({ err: (err as Error).message, code: (err as { code?: string }).code }, 'stt-adapter: processing audio failed');
-        }
+  #open(): void {
+    if (this.#initStarted) return;
+    this.#initStarted = true;
+    void (async () => {
+      let init: SessionInit;
+      try {
+        init = await this.#d.init();
+      } catch (err) {
+        // Fall back to defaults rather than lose the call's audio.
+        this.#d.log.warn({ err: (err as Error).message }, 'stt-adapter: session init failed; using defaults');
+        init = { mic: 'OPEN', firstUtterance: 0 };
       }
-    } finally {
-      this.#running = false;
-      this.#idleResolve?.();
-      if (this.#queue.length > 0 && !this.#closed) this.#kick();
-    }
-  }
-
-  async #recognizer(first: Item): Promise<SessionRecognizer | undefined> {
-    if (this.#rec || this.#initFailed) return this.#rec;
-    let init: SessionInit;
-    try {
-      init = await this.#d.init(first.kind === 'frame' ? first.audioMs : 0);
-    } catch (err) {
-      // Fall back to defaults rather than lose the call's audio.
-      this.#d.log.warn({ err: (err as Error).message }, 'stt-adapter: session init lookup failed; using defaults');
-      init = { mic: 'OPEN', firstUtterance: 0 };
-    }
-    if (this.#closed) return undefined;
-    this.#rec = new SessionRecognizer({
-      ...this.#d.recognizer,
-      mic: init.mic,
-      ...(init.resume ? { resume: init.resume } : {}),
-      firstUtterance: init.firstUtterance,
-      sink: (ev) => this.#emit(ev),
-      onSttError: (err, utterance) =>
-        this.#d.log.error({ err: (err as Error).message, code: (err as { code?: string }).code, utterance }, 'stt-adapter: speech recognition failed'),
-    });
-    if (init.mic === 'CLOSED') this.#rec.close();
-    return this.#rec;
+      if (this.#closed) return;
+      const hosted = this.#d.host.open({
+        sessionId: this.sessionId,
+        mic: init.mic,
+        ...(init.resume ? { resume: init.resume } : {}),
+        firstUtterance: init.firstUtterance,
+        sink: (ev) => this.#emit(ev),
+        onError: (msg, err) => this.#d.log.error({ err: err.message, code: err.code }, `stt-adapter: ${msg}`),
+        onFrameDone: (ms) => this.#d.hooks.processed(ms),
+      });
+      this.#hosted = hosted;
+      for (const e of this.#early.splice(0)) {
+        if (e.kind === 'frame') hosted.push(e.frame);
+        else hosted.setMic(e.mic);
+      }
+    })();
   }
 
   #emit(ev: RecognizerEvent): void {

@@ -22,3 +22,5 @@ export { TurnRegistry, TurnCancelled } from './shell/turns';
 export type { TurnRegistryOptions, LiveTurn, CancelOutcome } from './shell/turns';
 export { busEventsFor, eventIdFor, assertValidEvent, errorEvent, SOURCE } from './shell/events';
 export type { QueryRef } from './shell/events';
+export { linkSignals } from './shell/signals';
+export type { LinkedSignal } from './shell/signals';

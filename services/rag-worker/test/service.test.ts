@@ -137,7 +137,7 @@ describe('rag-worker with the default (extractive) engine, two replicas', () => 
     // through the command itself on the stream).
     const stored = await bus.jsm.streams.getMessage(STREAMS.cmd.rag, { last_by_subj: subjects.command('rag', sid, 'RAG_QUERY') });
     assert.equal(decodeCommand(stored!.data).ragQuery!.text, `${telugu} where is my order`);
-    assert.ok(answeredBy(logsA, cmd.commandId) || answeredBy(logsB, cmd.commandId));
+    await eventually(() => answeredBy(logsA, cmd.commandId) || answeredBy(logsB, cmd.commandId), 'answer logged');
   });
 
   test('a RAG_CANCEL that arrives before its query: the query publishes nothing', async () => {
@@ -181,10 +181,13 @@ describe('rag-worker with the default (extractive) engine, two replicas', () => 
     const texts = ['where is my order', 'how do i reset my password', 'what is your refund policy', 'are you open on sunday', 'can i change my email address'];
     const cmds = await Promise.all(sessions.map((sid, i) => sendQuery(bus, sid, newTurnId(), { text: texts[i % texts.length]! })));
     await eventually(() => sessions.every((sid) => events.of(sid).some((s) => s.event.eventType === 'RAG_ANSWER_READY')), '30 answers', 20_000);
-    const byA = cmds.filter((c) => answeredBy(logsA, c.commandId)).length;
-    const byB = cmds.filter((c) => answeredBy(logsB, c.commandId)).length;
-    assert.equal(byA + byB, 30, `each query answered once (a=${byA}, b=${byB})`);
-    assert.ok(byA > 0 && byB > 0, `both replicas worked (a=${byA}, b=${byB})`);
+    // The worker logs after publishing READY: wait for the log lines too.
+    const byA = () => cmds.filter((c) => answeredBy(logsA, c.commandId)).length;
+    const byB = () => cmds.filter((c) => answeredBy(logsB, c.commandId)).length;
+    await eventually(() => byA() + byB() >= 30, 'answer log lines');
+    await sleep(100);
+    assert.equal(byA() + byB(), 30, `each query answered once (a=${byA()}, b=${byB()})`);
+    assert.ok(byA() > 0 && byB() > 0, `both replicas worked (a=${byA()}, b=${byB()})`);
   });
 
   test('an invalid command goes to the DLQ as invalid; logs carry the session, transcripts stay redacted', async () => {
@@ -356,7 +359,9 @@ describe('rag-worker with an LLM provider on a local server', () => {
       assert.deepEqual(partials.map((p) => p.event.ragAnswerPartial!.index), [0, 1, 2, 3, 4], 'each sentence once, in order');
       assert.equal(events.types(sid).filter((t) => t === 'INTENT_DETECTED').length, 1);
       assert.match(ready.text, /sentence five/);
-      assert.equal(await metricValue(other.url, 'switchboard_rag_queries_answered_total'), 1 + (other === w1 ? answeredBefore.w1 : answeredBefore.w2));
+      const expected = 1 + (other === w1 ? answeredBefore.w1 : answeredBefore.w2);
+      await eventually(async () => (await metricValue(other.url, 'switchboard_rag_queries_answered_total')) >= expected, 'answer counted');
+      assert.equal(await metricValue(other.url, 'switchboard_rag_queries_answered_total'), expected, 'answered once, by the other replica');
       // The stopped replica removed its own cancel consumer.
       const names: string[] = [];
       for await (const c of bus.jsm.consumers.list(STREAMS.cmd.rag)) names.push(c.name);

@@ -1,12 +1,13 @@
 // The pure parts of the rag-worker shell (cancel memory, event mapping, configuration), and
 // main.ts as a real process: starts, answers, drains on SIGTERM.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { ConfigError } from '@switchboard/runtime';
 import { LIMITS, newSessionId, newTurnId } from '@switchboard/contracts';
 import { eventually, spawnNode, startNatsServer } from '@switchboard/testkit';
-import { DEFAULT_KB_DIR, RagWorkerConfigSchema, TurnCancelled, TurnRegistry, assertValidEvent, busEventsFor, cancelConsumerName, engineConfigOf, eventIdFor } from '../src/index';
+import { DEFAULT_KB_DIR, RagWorkerConfigSchema, linkSignals, TurnCancelled, TurnRegistry, assertValidEvent, busEventsFor, cancelConsumerName, engineConfigOf, eventIdFor } from '../src/index';
 import type { AnswerResult } from '../src/index';
 import { EventRecorder, producerBus, sendQuery } from './harness';
 
@@ -46,6 +47,24 @@ describe('TurnRegistry (cancel memory)', () => {
     assert.equal(reg.stats.live, 0);
     assert.equal(reg.cancel('s', 't', ''), 'remembered');
     assert.ok(!t.signal.aborted);
+  });
+});
+
+describe('linkSignals', () => {
+  it('aborts with the first source’s reason, and leaves no listener on long-lived sources', () => {
+    const service = new AbortController();
+    const turn = new AbortController();
+    const l = linkSignals([turn.signal, service.signal]);
+    assert.equal(getEventListeners(service.signal, 'abort').length, 1);
+    turn.abort(new Error('cancelled'));
+    assert.equal((l.signal.reason as Error).message, 'cancelled');
+    l.dispose();
+    assert.equal(getEventListeners(service.signal, 'abort').length, 0);
+    for (let i = 0; i < 1000; i++) linkSignals([new AbortController().signal, service.signal]).dispose();
+    assert.equal(getEventListeners(service.signal, 'abort').length, 0, 'per-query links are released');
+    const pre = new AbortController();
+    pre.abort('early');
+    assert.equal(linkSignals([service.signal, pre.signal]).signal.reason, 'early');
   });
 });
 

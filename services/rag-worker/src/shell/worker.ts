@@ -12,6 +12,7 @@ import { sessionLogger } from '@switchboard/telemetry';
 import type { RagEngine } from '../engine/engine';
 import type { AnswerResult, HistoryTurn } from '../engine/types';
 import { assertValidEvent, busEventsFor, errorEvent, type QueryRef } from './events';
+import { linkSignals } from './signals';
 import { TurnRegistry } from './turns';
 
 export interface RagWorkerOptions {
@@ -97,7 +98,8 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     const expire = (): void => deadline.abort(new DeadlineExceeded(`no answer within ${budgetMs} ms`));
     const timer = setTimeout(expire, budgetMs);
     // Cancel of this turn, its deadline, this consumer stopping, the service stopping.
-    const signal = AbortSignal.any([turn.signal, deadline.signal, h.signal, ctx.signal]);
+    const linked = linkSignals([turn.signal, deadline.signal, h.signal, ctx.signal]);
+    const signal = linked.signal;
     inFlight.inc();
     const t0 = performance.now();
     let published = 0;
@@ -164,6 +166,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
       await fail(err, ref, h, qlog);
     } finally {
       clearTimeout(timer);
+      linked.dispose();
       turns.end(turn);
       inFlight.dec();
     }

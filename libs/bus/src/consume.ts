@@ -3,6 +3,7 @@
 // terminated. Work in flight is bounded; messages sharing a key run one at a time, in order.
 import type { ConsumerConfig, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { DeliverPolicy, AckPolicy } from '@nats-io/jetstream';
+import { extractTraceContext, withSpan } from '@switchboard/telemetry';
 import type { Bus, DlqReason } from './bus';
 import { describeMsg, dlqReasonFor } from './bus';
 import { PermanentError, errorCode, isRetryable } from './errors';
@@ -86,7 +87,13 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     const deliveryCount = msg.info.deliveryCount;
     const keepAlive = setInterval(() => msg.working(), 10_000);
     try {
-      await opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal });
+      // The producer's trace context travels in the headers: the handler runs in a child span,
+      // so whatever it publishes carries the same trace on (gateway → … → tts and back).
+      const parent = extractTraceContext((k) => msg.headers?.get(k) || undefined);
+      await withSpan(`${opts.consumer} process`, () => opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal }), {
+        parent,
+        attributes: { 'messaging.system': 'nats', 'messaging.destination': msg.subject, 'messaging.message.sequence': msg.seq },
+      });
       await msg.ackAck({ timeout: 5_000 }).catch((err: unknown) => {
         // The ack may be lost; a redelivery is handled idempotently by the handler's own dedup.
         log.warn({ seq: msg.seq, err: (err as Error).message }, 'ack not confirmed');

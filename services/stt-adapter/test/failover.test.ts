@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function startReplica(id: string): ChildHandle {
-  const child = spawnNode(MAIN, { env: { ...adapterEnv(server.url, { STT_WORKERS: '1', STT_POOL_MAX: '2', STT_SESSION_IDLE_MS: '5000' }), REPLICA_ID: id } });
+  const child = spawnNode(MAIN, { env: { ...adapterEnv(server.url, { STT_WORKERS: '1', STT_POOL_MAX: '2', STT_SESSION_IDLE_MS: '5000', LEASE_TTL_MS: '1000' }), REPLICA_ID: id } });
   procs.push(child);
   return child;
 }
@@ -42,7 +42,7 @@ async function owned(port: number): Promise<number[]> {
 
 test('kill -9 of the replica serving a call mid-utterance: another replica takes the partition and transcribes the next utterance', async (t) => {
   server = await startNatsServer();
-  bus = await producerBus(server.url);
+  bus = await producerBus(server.url, 1000);
   rec = await EventRecorder.start(bus);
 
   const a = startReplica('stt-a');
@@ -74,10 +74,11 @@ test('kill -9 of the replica serving a call mid-utterance: another replica takes
   });
   assert.ok(killAt > 0, 'replica A was killed mid-utterance');
 
+  // Generous wait: on an oversubscribed box decoding runs behind real time and catches up.
   const finals = await eventually(() => {
     const f = rec.of(sessionId, EventType.STT_FINAL);
     return f.some((x) => wordErrorRate(texts[2]!, x.event.sttFinal!.text).wer <= 0.2) ? f : undefined;
-  }, 'the utterance after the takeover is transcribed', 15_000);
+  }, 'the utterance after the takeover is transcribed', 40_000).catch(() => []);
   await new Promise((r) => setTimeout(r, 500));
 
   const acquired = b.lines
@@ -89,8 +90,7 @@ test('kill -9 of the replica serving a call mid-utterance: another replica takes
       }
     })
     .find((l) => l.msg === 'leases acquired' && l.time !== undefined && Date.parse(l.time) > killAt && l.acquired?.includes(partitionOf(sessionId, PARTITIONS)));
-  assert.ok(acquired, "replica B logged taking the call's partition over");
-  const takeoverMs = Date.parse(acquired.time!) - killAt;
+  const takeoverMs = acquired ? Date.parse(acquired.time!) - killAt : NaN;
   const firstFromB = rec.of(sessionId).find((e) => e.at > killAt);
   const all = rec.of(sessionId);
   const summary = all.filter((e) => e.event.eventType !== EventType.STT_PARTIAL).map((e) => `${e.event.eventType}#${e.event.eventId.split(':')[2]}${e.event.sttFinal ? ` "${e.event.sttFinal.text}"` : ''}`);
@@ -98,7 +98,9 @@ test('kill -9 of the replica serving a call mid-utterance: another replica takes
   t.diagnostic(`events: ${summary.join(' | ')}`);
   for (const l of [...a.lines, ...b.lines].filter((x) => /lease lost|"level":"error"/.test(x))) t.diagnostic(`replica log: ${l.slice(0, 240)}`);
 
+  assert.ok(acquired, "replica B logged taking the call's partition over");
   const finalTexts = rec.of(sessionId, EventType.STT_FINAL).map((f) => f.event.sttFinal!);
+  assert.ok(finalTexts.some((f) => wordErrorRate(texts[2]!, f.text).wer <= 0.2), 'the utterance after the takeover is transcribed');
   // The utterance before the kill is normally transcribed by A (a final still decoding at the
   // instant of the kill would be lost: the replay does not reach back past the last onset A
   // announced); reported, not asserted, since on an oversubscribed box A may lose leases early.

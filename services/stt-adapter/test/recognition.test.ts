@@ -53,7 +53,8 @@ async function metrics(): Promise<string> {
   return (await fetch(`${svc.url}/metrics`)).text();
 }
 
-async function finalsOf(sessionId: string, count: number, timeoutMs = 20_000) {
+// Generous: on an oversubscribed box decoding runs behind real time and catches up later.
+async function finalsOf(sessionId: string, count: number, timeoutMs = 30_000) {
   return eventually(() => {
     const f = rec.of(sessionId, EventType.STT_FINAL);
     return f.length >= count ? f : undefined;
@@ -100,7 +101,7 @@ test('sentences from several voices: finals match (WER ≤ 20 %), speech boundar
     const truth = { start: LEAD_MS + bounds.startMs, end: LEAD_MS + bounds.endMs };
     const sessionId = newSessionId();
     await streamAudio(bus, sessionId, concatAudio(silence(LEAD_MS), speech, silence(TAIL_MS)), { speed: SPEED, source: c.source });
-    const final = (await finalsOf(sessionId, 1, 10_000).catch(() => []))[0];
+    const final = (await finalsOf(sessionId, 1).catch(() => []))[0];
     await new Promise((r) => setTimeout(r, 100)); // anything extra would have arrived by now
     if (!final) {
       const types = rec.of(sessionId).map((e) => e.event.eventType);

@@ -283,6 +283,8 @@ export async function openCallSession(
       aliasBound = opts.alias;
     }
   } catch (err) {
+    // The joining socket gets the error from the caller of openCallSession, not an `ended` push.
+    listeners.clear();
     endReason = 'setup_failed';
     media.close();
     await stopBus().catch(() => undefined);

@@ -2,6 +2,7 @@
 // processes (their real main.ts entry points, as in production and in the dev supervisor), and
 // Debian's Chromium with a flite-spoken WAV as its fake microphone.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Bus, provision } from '@switchboard/bus';
@@ -49,11 +50,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const nats = await startNatsServer();
   const log = createLogger({ service: 'e2e-test', level: 'warn' });
   const bus = await Bus.connect({ servers: nats.url, service: 'e2e-test', log, partitions: 16 });
-  await provision(bus.nc, bus.jsm, {});
+  // Leases of 5 s (default 1 s): Chromium, five services and nats-server share 2 cores here, and
+  // a renewal delayed past a 1 s TTL hands a partition over mid-utterance.
+  await provision(bus.nc, bus.jsm, { leaseTtlMs: 5000 });
   const secret = 'e2e-secret-0123456789abcdef';
   const ports = new Map<ServiceName, number>();
   for (const s of SERVICE_NAMES) ports.set(s, await freePort());
-  const common = { NATS_URL: nats.url, HTTP_HOST: '127.0.0.1', PARTITIONS: '16', LOG_LEVEL: 'info', LEASE_TTL_MS: '1000' };
+  const common = { NATS_URL: nats.url, HTTP_HOST: '127.0.0.1', PARTITIONS: '16', LOG_LEVEL: 'info', LEASE_TTL_MS: '5000' };
   const own: Record<ServiceName, Record<string, string>> = {
     'session-orchestrator': { GRPC_PORT: String(await freePort()) },
     'rag-worker': {},
@@ -71,6 +74,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     children.set(s, child);
   }
   const stopAll = async (): Promise<void> => {
+    // E2E_LOG_DIR=<dir>: keep every service's output for a post-mortem.
+    const logDir = process.env['E2E_LOG_DIR'];
+    if (logDir) {
+      mkdirSync(logDir, { recursive: true });
+      for (const [s, c] of children) writeFileSync(join(logDir, `${s}.log`), c.lines.join('\n'));
+    }
     // Gateway first (it ends calls and publishes CALL_ENDED while the rest still runs).
     await children.get('sfu-gateway')?.kill('SIGTERM');
     await Promise.all([...children.entries()].filter(([s]) => s !== 'sfu-gateway').map(([, c]) => c.kill('SIGTERM')));
@@ -107,7 +116,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       for (const [s, c] of children) {
         for (const l of c.lines) {
           const j = parse(l);
-          if (j && typeof j['level'] === 'number' && (j['level'] as number) >= 50) out.push({ service: s, line: j });
+          // pino here writes level labels ("error"); numeric levels (≥ 50) are accepted too.
+          const level = j?.['level'];
+          if (j && (level === 'error' || level === 'fatal' || (typeof level === 'number' && level >= 50))) out.push({ service: s, line: j });
           else if (!j && /unhandled|TypeError|ReferenceError|FATAL/i.test(l)) out.push({ service: s, line: { raw: l } });
         }
       }
@@ -128,6 +139,8 @@ export type Segment = { say: string } | { silenceS: number };
  * Returns the file and where each spoken segment starts/ends in it (ms).
  */
 export function makeScriptWav(dir: string, segments: Segment[]): { wav: string; spans: { text: string; startMs: number; endMs: number }[]; totalMs: number } {
+  // Every script gets its own files (two browsers may use two scripts from one directory).
+  dir = mkdtempSync(join(dir, 'script-'));
   const parts: string[] = [];
   const spans: { text: string; startMs: number; endMs: number }[] = [];
   let t = 0;
@@ -199,6 +212,16 @@ export async function view(page: Page): Promise<PageView> {
       playbacks: sb.playbacks.map((p) => ({ ...p })),
     };
   });
+}
+
+/** page.waitForFunction, but a timeout reports what the page shows. */
+export async function waitPage<A>(page: Page, what: string, fn: (arg: A) => boolean, arg: A, timeoutMs: number): Promise<void> {
+  try {
+    await page.waitForFunction(fn as (arg: unknown) => boolean, arg as unknown, { timeout: timeoutMs, polling: 250 });
+  } catch (err) {
+    const v = await view(page).catch(() => undefined);
+    throw new Error(`${what}: ${(err as Error).message}\npage: ${JSON.stringify(v)}`);
+  }
 }
 
 /** Opens the call page with `token` and presses Call; resolves once the page is in the call. */

@@ -131,15 +131,19 @@ export class PartitionLeases {
     const now = Date.now();
     await kv.put(this.#memberKey(), this.#value());
     // 1. Renew what we hold; a refused renewal means someone else owns it now (we were too slow).
-    for (const [p, lease] of [...this.#owned]) {
-      try {
-        lease.revision = await kv.update(this.#key(p), this.#value(), lease.revision);
-      } catch (err) {
-        this.#owned.delete(p);
-        this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
-        await this.#o.onRelease(p, 'lost');
-      }
-    }
+    // Renewed concurrently: one at a time, a starved event loop could not renew 64 leases within the TTL.
+    const value = this.#value();
+    await Promise.all(
+      [...this.#owned].map(async ([p, lease]) => {
+        try {
+          lease.revision = await kv.update(this.#key(p), value, lease.revision);
+        } catch (err) {
+          this.#owned.delete(p);
+          this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
+          await this.#o.onRelease(p, 'lost');
+        }
+      }),
+    );
     // 2. Fair share from live members.
     const memberPrefix = `${this.#o.group}.m.`;
     const live = [...this.#seen].filter(([k, s]) => k.startsWith(memberPrefix) && now - s.seenAt < ttlMs).length;

@@ -104,6 +104,9 @@ export function permissionsFor(principal: Principal): SubjectPermissions {
         ...common(principal),
         ...consumeStream(STREAMS.audioIn),
         ...consumeStream(STREAMS.cmd.stt),
+        // After a takeover: the session's last SPEECH_* event (utterance numbering) and last MIC_SET.
+        `$JS.API.STREAM.MSG.GET.${STREAMS.events}`,
+        `$JS.API.STREAM.MSG.GET.${STREAMS.cmd.stt}`,
         ...kvReadWrite(BUCKETS.leases),
       ];
       subscribe = [INBOX, subjects.audioInAll, ...ownCommands(principal)];

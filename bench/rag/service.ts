@@ -2,7 +2,7 @@
 // RAG_ANSWER_PARTIAL / RAG_ANSWER_READY seen on VOICE_EVENTS, against the floor of the same
 // two-hop path with a handler that does no work (measured in the same run, same server).
 // Also: accuracy over the bus (the eval set's expected article vs READY.sourceIds).
-// Run: node --import tsx bench/rag/service.ts [--rounds 3] [--concurrency 8] [--json]
+// Run: node --expose-gc --import tsx bench/rag/service.ts [--rounds 3] [--concurrency 8] [--json]
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { DeliverPolicy } from '@nats-io/jetstream';
@@ -47,7 +47,8 @@ interface Sample {
   firstPartialMs: number;
   readyMs: number;
   engineMs: number;
-  ready: Event;
+  /** Only what the accuracy needs (keeping whole events would grow this process's heap). */
+  ready: { intent: string; top: string | undefined; clarify: boolean };
 }
 
 /** Publishes one query and resolves when its READY (or ERROR) is seen. */
@@ -70,7 +71,14 @@ function query(item: Pick<EvalItem, 'text' | 'history'>, n: number): Promise<Sam
         else if (e.eventType === 'RAG_ANSWER_PARTIAL' && Number.isNaN(firstPartialMs)) firstPartialMs = ms(at);
         else if (e.eventType === 'RAG_ANSWER_READY') {
           waiters.delete(turnId);
-          resolve({ intentMs, firstPartialMs: Number.isNaN(firstPartialMs) ? ms(at) : firstPartialMs, readyMs: ms(at), engineMs: e.ragAnswerReady!.totalMs, ready: e });
+          const r = e.ragAnswerReady!;
+          resolve({
+            intentMs,
+            firstPartialMs: Number.isNaN(firstPartialMs) ? ms(at) : firstPartialMs,
+            readyMs: ms(at),
+            engineMs: r.totalMs,
+            ready: { intent: r.intent, top: r.sourceIds[0], clarify: r.clarify },
+          });
         } else if (e.eventType === 'ERROR') {
           waiters.delete(turnId);
           reject(new Error(`ERROR event: ${e.error?.code} ${e.error?.message}`));
@@ -125,12 +133,17 @@ await bus.jsm.streams.purge(STREAMS.cmd.rag);
 const sink = new Writable({ write: (_c, _e, cb) => cb() });
 const svc = await startService(ragWorkerService, { NATS_URL: server.url, HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', PARTITIONS: '64', KB_WATCH: '0', LOG_LEVEL: 'warn', MAX_IN_FLIGHT: '16', REPLICA_ID: 'bench' }, { logDestination: sink });
 await runAll(evalItems.slice(0, 10), 1); // warm-up
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+const heapBefore = process.memoryUsage().heapUsed;
 const seq = await runAll(items, 1);
 const par = await runAll(items, CONCURRENCY);
+gc?.();
+const heapGrowthMb = gc ? (process.memoryUsage().heapUsed - heapBefore) / 1e6 : undefined;
 
 const withArticle = seq.samples.filter((s) => s.item.articleId !== null && s.item.articleId !== undefined);
-const top1 = withArticle.filter((s) => s.ready.ragAnswerReady!.sourceIds[0] === s.item.articleId && !s.ready.ragAnswerReady!.clarify).length / Math.max(1, withArticle.length);
-const intentOk = seq.samples.filter((s) => s.ready.ragAnswerReady!.intent === s.item.intent).length / seq.samples.length;
+const top1 = withArticle.filter((s) => s.ready.top === s.item.articleId && !s.ready.clarify).length / Math.max(1, withArticle.length);
+const intentOk = seq.samples.filter((s) => s.ready.intent === s.item.intent).length / seq.samples.length;
 
 const report = {
   queries: items.length,
@@ -143,6 +156,8 @@ const report = {
   },
   concurrent: { concurrency: CONCURRENCY, readyMs: summarize(par.samples.map((s) => s.readyMs)), queriesPerSecond: (items.length / par.wallMs) * 1000 },
   accuracyOverBus: { intent: intentOk, articleTop1: top1 },
+  /** Heap growth of this process (bench + worker) over both runs, after GC (run with --expose-gc). */
+  heapGrowthMb,
 };
 
 if (values.json) console.log(JSON.stringify(report, null, 2));
@@ -161,6 +176,7 @@ else {
   line(`worker cmd → READY, ${CONCURRENCY} in flight ms`, report.concurrent.readyMs);
   console.log(`throughput at ${CONCURRENCY} in flight: ${fmt(report.concurrent.queriesPerSecond, 0)} queries/s`);
   console.log(`over the bus: intent ${fmt(intentOk * 100, 1)} %, article top-1 ${fmt(top1 * 100, 1)} %`);
+  if (heapGrowthMb !== undefined) console.log(`heap growth over ${items.length * 2} queries, after GC: ${fmt(heapGrowthMb, 1)} MB`);
 }
 
 await svc.stop();

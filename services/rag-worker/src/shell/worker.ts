@@ -2,6 +2,7 @@
 // replica takes the next job), RAG_CANCEL fanned out to every replica (each aborts the turn if
 // it holds it, and remembers it in case the query comes later). All answer events carry ids
 // derived from the command id, so redeliveries are deduplicated by the events stream.
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 import { DeliverPolicy } from '@nats-io/jetstream';
@@ -72,6 +73,14 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
   const cancels = metrics.counter('rag_cancels_total', 'RAG_CANCEL commands seen by this replica', ['outcome']);
   const remembered = metrics.gauge('rag_cancel_memory_entries', 'recently cancelled turns remembered (bounded)');
 
+  // One long-lived signal for "this replica is stopping", so each query adds one listener to it
+  // (bounded by MAX_IN_FLIGHT) rather than to the runtime's and the consumer's signals.
+  const shutdown = new AbortController();
+  setMaxListeners(opts.maxInFlight + 16, shutdown.signal);
+  const onServiceAbort = (): void => shutdown.abort(new Error('rag-worker stopping'));
+  if (ctx.signal.aborted) onServiceAbort();
+  else ctx.signal.addEventListener('abort', onServiceAbort, { once: true });
+
   let queries: ConsumerHandle | undefined;
   let cancelHandle: ConsumerHandle | undefined;
   let state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
@@ -97,8 +106,8 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     const deadlineAt = now + budgetMs;
     const expire = (): void => deadline.abort(new DeadlineExceeded(`no answer within ${budgetMs} ms`));
     const timer = setTimeout(expire, budgetMs);
-    // Cancel of this turn, its deadline, this consumer stopping, the service stopping.
-    const linked = linkSignals([turn.signal, deadline.signal, h.signal, ctx.signal]);
+    // Cancel of this turn, its deadline, this replica stopping.
+    const linked = linkSignals([turn.signal, deadline.signal, shutdown.signal]);
     const signal = linked.signal;
     inFlight.inc();
     const t0 = performance.now();
@@ -155,7 +164,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
         qlog.warn({ published, budgetMs }, 'query deadline passed; nothing more is published for the turn');
         return;
       }
-      if (h.signal.aborted || ctx.signal.aborted) {
+      if (shutdown.signal.aborted) {
         // Hand it back at once for another replica; events already published are deduplicated
         // when that replica publishes them again. (After nak, the bus's ack is a no-op.)
         msg.nak();
@@ -240,8 +249,10 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     async stop() {
       if (state === 'stopping' || state === 'stopped') return;
       state = 'stopping';
-      // Stopping the query consumer aborts the handlers' signal (the runtime has already aborted
-      // ctx.signal): in-flight queries stop and are handed back, not acked.
+      // In-flight queries stop and are handed back, not acked (the runtime has usually aborted
+      // ctx.signal already; a direct stop() gets here first).
+      onServiceAbort();
+      ctx.signal.removeEventListener('abort', onServiceAbort);
       await queries?.stop();
       await cancelHandle?.stop();
       // Nobody will pull from this replica's cancel consumer again; inactive_threshold is the

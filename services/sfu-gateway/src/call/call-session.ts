@@ -230,7 +230,8 @@ export async function openCallSession(
         const turnId = cmd.playbackFlush?.turnId || cmd.correlationId || undefined;
         const r = media.flush({ ...(turnId ? { turnId } : {}), fadeMs: cmd.playbackFlush?.fadeMs || 5 });
         broadcast({ type: 'playback', event: 'done', turnId: turnId ?? '', speakId: '', kind: 'FLUSH', interrupted: true, serverTime: Date.now() });
-        log.debug({ turnId, droppedFrames: r.droppedFrames, reason: cmd.playbackFlush?.reason }, 'playback flushed');
+        // commandLagMs: orchestrator decision → applied here (bus + consumer), for barge-in budgets.
+        log.info({ turnId, droppedFrames: r.droppedFrames, reason: cmd.playbackFlush?.reason, commandLagMs: Date.now() - cmd.timestamp }, 'playback flushed');
         return;
       }
       case CommandType.CALL_END:

@@ -219,6 +219,26 @@ describe('gateway signaling edge', { timeout: 120_000 }, () => {
     await eventually(async () => registry.resolve('client:crm-42').then(() => false, () => true), 'alias released');
   });
 
+  it('a dead mediasoup worker ends its calls (worker_died) and is replaced', async () => {
+    const c = await joined();
+    const body = (await (await fetch(`${svc.url}/calls`)).json()) as { calls: { sessionId: string; workerPid: number }[] };
+    const pid = body.calls.find((x) => x.sessionId === c.sessionId)!.workerPid;
+    process.kill(pid, 'SIGKILL');
+    const ended = await c.next('ended', 10_000);
+    assert.equal(ended['reason'], 'worker_died');
+    // The pool respawns the worker: a new call works again.
+    const again = await eventually(async () => {
+      const n = await client(wsUrl);
+      n.send({ type: 'join', token: caller() });
+      const m = await eventually(() => n.messages.find((x) => x['type'] === 'joined' || x['type'] === 'error'), 'an answer', 3000);
+      return m['type'] === 'joined' ? n : undefined;
+    }, 'a call on the respawned worker', 15_000);
+    const pid2 = ((await (await fetch(`${svc.url}/calls`)).json()) as { calls: { workerPid: number }[] }).calls[0]!.workerPid;
+    assert.notEqual(pid2, pid);
+    again.ws.close();
+    await eventually(async () => (await calls()).length === 0, 'closed');
+  });
+
   it('shutdown ends open calls with reason shutdown and refuses new sockets', async () => {
     const c = await joined();
     const stopping = svc.stop('test');
@@ -226,6 +246,8 @@ describe('gateway signaling edge', { timeout: 120_000 }, () => {
     assert.equal(ended['reason'], 'shutdown');
     await stopping;
     await assert.rejects(client(wsUrl));
-    assert.deepEqual(logs.lines.filter((l) => l['level'] === 'error' || l['level'] === 'fatal'), [], 'no error-level lines');
+    // The one error this file causes on purpose: the worker it killed.
+    const errors = logs.lines.filter((l) => (l['level'] === 'error' || l['level'] === 'fatal') && l['msg'] !== 'mediasoup worker died');
+    assert.deepEqual(errors, [], 'no other error-level lines');
   });
 });

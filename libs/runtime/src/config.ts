@@ -19,6 +19,9 @@ export const BaseConfigSchema = z.object({
   /** TTL of partition leases = the leases bucket's max age (set when provisioning). */
   LEASE_TTL_MS: z.coerce.number().int().min(500).max(60_000).default(1_000),
   SHUTDOWN_BUDGET_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Create missing streams/buckets at start-up (dev). Off in Kubernetes: a hook job provisions, and
+   *  services' own NATS users may not manage streams. */
+  PROVISION: z.enum(['0', '1', 'true', 'false']).default('1').transform((v) => v === '1' || v === 'true'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });
 export type BaseConfig = z.infer<typeof BaseConfigSchema>;

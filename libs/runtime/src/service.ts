@@ -73,20 +73,39 @@ export async function startService<S extends z.ZodObject>(
     partitions: config.PARTITIONS,
     signal: abort.signal,
   });
-  if (def.provision) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS, leaseTtlMs: config.LEASE_TTL_MS });
   const ctx: ServiceContext<z.infer<S>> = { config, replicaId, log, metrics, bus, signal: abort.signal };
-  const component = await def.create(ctx);
+  let component: ServiceComponent;
+  try {
+    if (def.provision && config.PROVISION) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS, leaseTtlMs: config.LEASE_TTL_MS });
+    component = await def.create(ctx);
+  } catch (err) {
+    // a failed start must not leave a reconnecting connection behind
+    abort.abort();
+    await bus.drain();
+    await tracing.shutdown();
+    throw err;
+  }
   let started = false;
-  const http = await startHttpServer({
-    port: config.HTTP_PORT,
-    host: config.HTTP_HOST,
-    log,
-    metrics,
-    ready: () => (!started ? 'starting' : bus.closed ? 'NATS connection closed' : component.ready()),
-    routes: component.routes,
-  });
-  component.attachHttp?.(http.server, { port: http.port, url: http.url });
-  await component.start();
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  try {
+    http = await startHttpServer({
+      port: config.HTTP_PORT,
+      host: config.HTTP_HOST,
+      log,
+      metrics,
+      ready: () => (!started ? 'starting' : bus.closed ? 'NATS connection closed' : component.ready()),
+      routes: component.routes,
+    });
+    component.attachHttp?.(http.server, { port: http.port, url: http.url });
+    await component.start();
+  } catch (err) {
+    abort.abort();
+    await component.stop().catch(() => undefined);
+    await http?.close().catch(() => undefined);
+    await bus.drain();
+    await tracing.shutdown();
+    throw err;
+  }
   started = true;
   log.info({ port: http.port, replicaId }, `${def.name} ready`);
 

@@ -94,6 +94,7 @@ const SPEC: Record<SessionStateName, Partial<Record<EventType, Expect>>> = {
   },
   SPEAKING: {
     [E.CALL_ENDED]: '→ENDED', [E.SPEECH_STARTED]: '→LISTENING', [E.SPEECH_ENDED]: '=', [E.STT_PARTIAL]: '=',
+    [E.STT_FINAL]: '→THINKING',
     [E.INTENT_DETECTED]: '=', [E.RAG_ANSWER_PARTIAL]: '=', [E.TTS_STARTED]: '=', [E.TTS_DONE]: '=',
     [E.PLAYBACK_STARTED]: '=', [E.PLAYBACK_DONE]: '→LISTENING', [E.BARGE_IN]: '→LISTENING',
     [E.TIMER_FIRED]: '→LISTENING', [E.ERROR]: '→LISTENING', [E.ESCALATION_REQUESTED]: '=',
@@ -118,6 +119,8 @@ const EFFECTS: Partial<Record<`${SessionStateName}+${EventType}`, string[]>> = {
   'SPEAKING+CALL_ENDED': ['tts:TTS_CANCEL', 'gateway:MIC_SET', 'stt:MIC_SET'],
   'SPEAKING+SPEECH_STARTED': ['tts:TTS_CANCEL', 'gateway:PLAYBACK_FLUSH', 'gateway:MIC_SET', 'stt:MIC_SET'],
   'SPEAKING+BARGE_IN': ['tts:TTS_CANCEL', 'gateway:PLAYBACK_FLUSH', 'gateway:MIC_SET', 'stt:MIC_SET'],
+  // barge-in, then the final opens its turn from LISTENING
+  'SPEAKING+STT_FINAL': ['tts:TTS_CANCEL', 'gateway:PLAYBACK_FLUSH', 'gateway:MIC_SET', 'stt:MIC_SET', 'rag:RAG_QUERY'],
   'SPEAKING+PLAYBACK_DONE': ['gateway:MIC_SET', 'stt:MIC_SET'],
   'SPEAKING+TIMER_FIRED': ['gateway:MIC_SET', 'stt:MIC_SET'],
   'SPEAKING+ERROR': ['tts:TTS_CANCEL', 'gateway:PLAYBACK_FLUSH', 'gateway:MIC_SET', 'stt:MIC_SET'],
@@ -211,8 +214,18 @@ describe('guards', () => {
     }
   });
 
-  it('STT_FINAL is invalid in IDLE, SPEAKING and INTERRUPT, and ignored after the end', () => {
-    for (const name of ['IDLE', 'SPEAKING', 'INTERRUPT'] as const) {
+  it('a final heard while SPEAKING interrupts the agent and opens its turn (INTERRUPT → LISTENING → THINKING)', () => {
+    const before = stateIn('SPEAKING');
+    const r = reduce(before, ev.sttFinal('stop, I need a human'), { now: before.updatedAt + 1, seq: before.lastSeq + 1, config });
+    assert.deepEqual(r.transitions.map((t) => `${t.from}→${t.to}`), ['SPEAKING→INTERRUPT', 'INTERRUPT→LISTENING', 'LISTENING→THINKING']);
+    assert.equal(r.state.turn?.userText, 'stop, I need a human');
+    assert.equal(r.state.counters.bargeIns, before.counters.bargeIns + 1);
+    const blank = reduce(before, ev.sttFinal('  '), { now: before.updatedAt + 1, seq: before.lastSeq + 1, config });
+    assert.equal(blank.outcome, 'rejected', 'a blank final interrupts nothing');
+  });
+
+  it('STT_FINAL is invalid in IDLE and INTERRUPT, and ignored after the end', () => {
+    for (const name of ['IDLE', 'INTERRUPT'] as const) {
       const before = stateIn(name);
       const r = reduce(before, ev.sttFinal('hi there'), { now: before.updatedAt + 1, seq: before.lastSeq + 1, config });
       assert.equal(r.outcome, 'rejected', name);

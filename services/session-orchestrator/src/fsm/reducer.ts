@@ -161,6 +161,10 @@ function apply(step: Step, eventType: string, rule: Rule): ReduceResult {
   }
   rule.action?.(step);
   enter(step, eventType, rule.to, subject);
+  if (rule.replay) {
+    const again = TRANSITIONS[s.state][eventType as EventType]?.find((r) => r.to !== 'stay' && (r.when ?? []).every((g) => g.test(step)));
+    if (again) return apply(step, eventType, again);
+  }
   return done(step, 'transition');
 }
 

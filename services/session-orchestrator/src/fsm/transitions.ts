@@ -24,6 +24,9 @@ export interface Rule {
   to: SessionStateName | 'stay';
   when?: readonly Guard[];
   action?: Action;
+  /** After arriving, apply the same event again in the new state (a final heard while SPEAKING
+   *  interrupts the agent, then opens its turn from LISTENING). */
+  replay?: true;
 }
 export type Cell = readonly Rule[];
 export type Row = Partial<Record<EventType, Cell>>;
@@ -90,6 +93,10 @@ export const TRANSITIONS: Readonly<Record<SessionStateName, Row>> = {
     [EventType.CALL_ENDED]: callEnded,
     [EventType.SPEECH_STARTED]: [go('INTERRUPT', actions.bargeIn)],
     [EventType.BARGE_IN]: [go('INTERRUPT', actions.bargeIn)],
+    // The caller's words reached a final while the agent was talking (the utterance began before
+    // the mic was gated, or its onset raced the answer): that is a barge-in, and the words are
+    // not lost — INTERRUPT → LISTENING, then the final opens its turn there.
+    [EventType.STT_FINAL]: [{ ...go('INTERRUPT', actions.bargeIn, [guards.nonEmptyFinal]), replay: true }],
     [EventType.SPEECH_ENDED]: observe(actions.speechEnded),
     [EventType.STT_PARTIAL]: observe(),
     [EventType.INTENT_DETECTED]: observe(),

@@ -51,6 +51,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '150' },
     rounds: { type: 'string', default: '4' },
     partitions: { type: 'string', default: '64' },
+    'lease-ttl': { type: 'string', default: '1000' },
     out: { type: 'string', default: 'bench/out/orchestrator.html' },
   },
 });
@@ -62,6 +63,8 @@ const LATENCY_N = Math.min(Math.round(EVENTS * 0.45), RATE * 60);
 const BURST = Math.max(0, EVENTS - LATENCY_N);
 const ROUNDS = Math.max(1, Number(values.rounds));
 const PARTITIONS = Number(values.partitions);
+/** partition lease TTL (the service default is 1000 ms); the leases bucket is provisioned with it */
+const LEASE_TTL_MS = Number(values['lease-ttl']);
 /** floor messages per variant per run (the three floors together = half the paced decisions) */
 const FLOOR_N = Math.max(1000, Math.round(LATENCY_N / 6));
 const WARMUP = 300;
@@ -82,7 +85,7 @@ const connectBus = (service: string) => Bus.connect({ servers: server.url, servi
 const pub = await connectBus('bench-producer'); // events and floor messages are published here
 const sub = await connectBus('bench-consumer'); // command and floor consumers
 const hop = await connectBus('bench-hop'); // the floor's middle hop (stands where the orchestrator stands)
-await provision(pub.nc, pub.jsm, { leaseTtlMs: 1000 });
+await provision(pub.nc, pub.jsm, { leaseTtlMs: LEASE_TTL_MS });
 const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
 const durable = { storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1, duplicate_window: 120e9, max_age: 3600e9 };
 await ensureStream(pub.jsm, { name: 'BENCH_FLOOR_IN', subjects: ['bench.in.>'], ...durable }, report);
@@ -97,7 +100,7 @@ const orch: ChildHandle = spawnNode(`${ROOT}bench/orchestrator/child.ts`, {
     HTTP_HOST: '127.0.0.1',
     GRPC_PORT: '0',
     PARTITIONS: String(PARTITIONS),
-    LEASE_TTL_MS: '1000',
+    LEASE_TTL_MS: String(LEASE_TTL_MS),
     LOG_LEVEL: 'warn',
     REPLICA_ID: 'orchestrator-bench',
     // Timers would inject their own events (filler, no-input, turn timeout): this measures decisions on events.
@@ -119,7 +122,7 @@ async function waitFor(what: string, fn: () => Promise<boolean>, budgetMs: numbe
 }
 await waitFor('orchestrator ready', async () => (await fetch(`${orchUrl}/readyz`)).ok, 60_000);
 await waitFor(`orchestrator owns ${PARTITIONS} partitions`, async () => new RegExp(`partitions_owned\\S* ${PARTITIONS}\\b`).test(await (await fetch(`${orchUrl}/metrics`)).text()), 60_000);
-say(`nats-server ${server.url}, orchestrator child pid ${orch.pid} (${PARTITIONS} partitions), ${SESSIONS} sessions; ${LATENCY_N} paced decisions at ${RATE}/s in ${ROUNDS} rounds + ${BURST} closed-loop; floors ${FLOOR_N} each; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+say(`nats-server ${server.url}, orchestrator child pid ${orch.pid} (${PARTITIONS} partitions, lease TTL ${LEASE_TTL_MS} ms), ${SESSIONS} sessions; ${LATENCY_N} paced decisions at ${RATE}/s in ${ROUNDS} rounds + ${BURST} closed-loop; floors ${FLOOR_N} each; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
 interface Probe {
   n: number;
@@ -252,6 +255,7 @@ const idle: Sess[] = [];
  * sessions left waiting in the queue and turn the bench's next event into a rejected one.
  */
 const idleSpeaking: Sess[] = [];
+const orchTimeline: Array<[string, number, number]> = [];
 const orchLat: Record<string, number[]> = { CALL_STARTED: [], STT_FINAL: [], RAG_ANSWER_READY: [], PLAYBACK_DONE: [] };
 let inFlight = 0;
 let lost = 0;
@@ -278,7 +282,10 @@ function onCommand(m: JsMsg): void {
     s.speakId = cmd.ttsSpeak.speakId;
     s.phase = 'speaking';
   } else s.phase = 'listening';
-  if (w.measure) orchLat[w.eventType]!.push(t - w.t);
+  if (w.measure) {
+    orchLat[w.eventType]!.push(t - w.t);
+    orchTimeline.push([w.eventType, Math.round(w.t), Math.round((t - w.t) * 1000) / 1000]);
+  }
   s.waiting = undefined;
   inFlight--;
   if (onIdle) onIdle(s);
@@ -467,7 +474,21 @@ const lines = [
   `KV value per session (sessions bucket): fresh ${fmt(kvFresh.mean, 0)} B mean; end of run mean ${fmt(kvEnd.mean, 0)} B, p50 ${fmt(kvEnd.p50, 0)} B, max ${fmt(kvEnd.max, 0)} B`,
   `lost (no command within ${EVENT_BUDGET_MS} ms): ${lost}; paced sends with no idle session: ${starved}; wall ${fmt((Date.now() - t0) / 1000, 0)} s; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')} (${cpus().length} cores)`,
 ];
+// What the orchestrator itself warned about (it logs at warn level here): lost leases mean
+// partitions changed hands mid-run, which shows up as multi-second latency.
+const warnings = new Map<string, { n: number; example: string }>();
+for (const l of orch.lines) {
+  const msg = /"msg":"([^"]+)"/.exec(l)?.[1];
+  if (!msg || !/"level":"(warn|error|fatal)"/.test(l)) continue;
+  const w = warnings.get(msg) ?? { n: 0, example: l.replace(/"(time|pid|hostname|service|replicaId|level)":[^,]+,/g, '').slice(0, 240) };
+  w.n++;
+  warnings.set(msg, w);
+}
+lines.push(`orchestrator warnings/errors: ${warnings.size ? [...warnings].map(([m, w]) => `${w.n}× ${m}`).join('; ') : 'none'}`);
+for (const w of warnings.values()) lines.push(`  e.g. ${w.example}`);
 for (const l of lines) console.log(l);
+// Raw samples for later analysis: [kind, send time (ms since start), latency ms].
+writeFileSync(`${ROOT}${values.out.replace(/\.html$/, '')}.samples.json`, JSON.stringify({ orchestrator: orchTimeline, floors: floorLat }));
 
 // ---------------------------------------------------------------- chart
 const series: Array<{ name: string; color: string; samples: number[] }> = [
@@ -530,7 +551,7 @@ ${curves.join('\n')}</svg>`;
 <h1 style="font-size:18px">Orchestrator decision latency vs the JetStream floor (CDF)</h1>
 ${svg}
 <pre style="font-size:12px">${esc(summary.join('\n'))}</pre>
-<p style="font-size:12px;color:#666">node --import tsx bench/orchestrator/run.ts --sessions ${SESSIONS} --events ${EVENTS} --rate ${RATE} --rounds ${ROUNDS} --partitions ${PARTITIONS} · ${new Date().toISOString()}</p>
+<p style="font-size:12px;color:#666">node --import tsx bench/orchestrator/run.ts --sessions ${SESSIONS} --events ${EVENTS} --rate ${RATE} --rounds ${ROUNDS} --partitions ${PARTITIONS} --lease-ttl ${LEASE_TTL_MS} · ${new Date().toISOString()}</p>
 </body>`;
 }
 

@@ -124,6 +124,7 @@ describe('e2e: a browser call through all five services', { timeout: 6 * 60_000 
     console.log(`# e2e: per turn (ms) ${JSON.stringify(rows)}`);
     assert.ok(rows.length >= UTTERANCES.length - 1, `latency rows: ${rows.length}`);
     assert.ok(rows.every((r) => Number.isFinite(r.v2v)), 'every turn has speech end → playback start');
+    if (process.env['E2E_SCREENSHOT']) await page.screenshot({ path: process.env['E2E_SCREENSHOT'], fullPage: true });
     const rendered = await page.locator('#waterfall .wf-row').count();
     assert.equal(rendered, Math.min(8, v.turns.length), 'one waterfall row per turn');
 

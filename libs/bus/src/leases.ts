@@ -49,6 +49,8 @@ export class PartitionLeases {
   /** partition → { fence (acquire revision), revision (latest) } */
   readonly #owned = new Map<number, { fence: number; revision: number }>();
   readonly #seen = new Map<string, Seen>();
+  /** partitions whose onAcquire is still running */
+  readonly #starting = new Map<number, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #watchStop: (() => void) | undefined;
   #ticking: Promise<void> = Promise.resolve();
@@ -140,6 +142,7 @@ export class PartitionLeases {
         } catch (err) {
           this.#owned.delete(p);
           this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
+          await this.#starting.get(p);
           await this.#o.onRelease(p, 'lost');
         }
       }),
@@ -166,20 +169,25 @@ export class PartitionLeases {
       if (this.#owned.has(p)) continue;
       const seen = this.#seen.get(this.#key(p));
       if (seen && now - seen.seenAt < ttlMs) continue; // held by someone alive
+      let revision: number;
       try {
-        const revision = await kv.create(this.#key(p), this.#value());
-        this.#owned.set(p, { fence: revision, revision });
-        this.#log.debug({ partition: p, fence: revision }, 'lease acquired');
-        acquired.push(p);
-        try {
-          await this.#o.onAcquire(p, revision);
-        } catch (err) {
-          this.#log.error({ partition: p, err: (err as Error).message }, 'serving acquired partition failed; releasing');
-          await this.#release(p, 'rebalance');
-        }
+        revision = await kv.create(this.#key(p), this.#value());
       } catch {
-        // exists: someone else got it first, or it has not expired yet
+        continue; // exists: someone else got it first, or it has not expired yet
       }
+      this.#owned.set(p, { fence: revision, revision });
+      this.#log.debug({ partition: p, fence: revision }, 'lease acquired');
+      acquired.push(p);
+      // Start serving in the background: a slow start must not delay the next renewals.
+      const fence = revision;
+      this.#starting.set(
+        p,
+        this.#o.onAcquire(p, fence).catch(async (err: unknown) => {
+          this.#log.error({ partition: p, err: (err as Error).message }, 'serving acquired partition failed; releasing');
+          this.#starting.delete(p);
+          if (this.#owned.get(p)?.fence === fence) await this.#release(p, 'rebalance');
+        }).finally(() => this.#starting.delete(p)),
+      );
     }
     if (acquired.length > 0) this.#log.info({ acquired, owned: this.#owned.size, members, share }, 'leases acquired');
   }
@@ -187,6 +195,7 @@ export class PartitionLeases {
   async #release(p: number, reason: 'rebalance' | 'stop'): Promise<void> {
     const lease = this.#owned.get(p);
     if (!lease) return;
+    await this.#starting.get(p); // never stop a partition halfway through starting it
     await this.#o.onRelease(p, reason);
     this.#owned.delete(p);
     try {

@@ -69,7 +69,7 @@ export async function startGrpcServer(orch: Orchestrator, port: number, host: st
       const id = call.request.sessionId;
       void orch.load(id).then((rec) => {
         if (!rec) {
-          call.destroy(notFound(id));
+          call.emit('error', notFound(id)); // ends the stream with NOT_FOUND
           return;
         }
         call.write({ sessionId: id, state: rec.fsm.state, transition: undefined });

@@ -72,8 +72,11 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
     } catch {
       // live view is best effort
     }
-    sessionsGauge.set(activeSessions().length);
   }
+
+  // Sampled, not per event: counting live sessions is O(sessions).
+  const gaugeTimer = setInterval(() => sessionsGauge.set(activeSessions().length), 2_000);
+  gaugeTimer.unref();
 
   const leases = new PartitionLeases({
     kv: await bus.kv(BUCKETS.leases),
@@ -220,6 +223,7 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
       started = true;
     },
     async stop() {
+      clearInterval(gaugeTimer);
       await leases.stop(); // hands every partition back: others take over at once
     },
     ready: () => (started ? true : 'leases not started'),

@@ -59,6 +59,15 @@ function decodeOf(type: 'TTS_SPEAK' | 'TTS_CANCEL') {
   };
 }
 
+/** Drops leading near-silence (below about −40 dBFS), keeping `keepMs` before the onset. */
+export function trimLeadingSilence(pcm: Int16Array, sampleRate: number, threshold = 330, keepMs = 20): Int16Array {
+  let i = 0;
+  while (i < pcm.length && Math.abs(pcm[i]!) < threshold) i++;
+  if (i >= pcm.length) return pcm; // all quiet: leave it alone
+  const from = Math.max(0, i - Math.round((keepMs * sampleRate) / 1000));
+  return from === 0 ? pcm : pcm.subarray(from);
+}
+
 /** Caps text at `max` code points, cutting at the last space in the window when there is one. */
 export function limitText(text: string, max: number): { text: string; cut: boolean } {
   const cps = Array.from(text);
@@ -125,7 +134,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         log.warn({ cacheKey: key, transcript: text, notes: notes.length }, 'cache text has nothing the voice can speak; not cached');
         continue;
       }
-      cache.set({ key, text, pcm, sampleRate: provider.sampleRate, pinned: true });
+      cache.set({ key, text, pcm: trimLeadingSilence(pcm, provider.sampleRate), sampleRate: provider.sampleRate, pinned: true });
       log.debug({ cacheKey: key, audioMs: Math.round((pcm.length / provider.sampleRate) * 1000), synthMs: Math.round(performance.now() - t0) }, 'prompt cached');
     }
     cacheSize.set(cache.size);
@@ -188,8 +197,9 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         const timed = async function* (): AsyncGenerator<Int16Array> {
           for await (const c of synthesis) {
             if (first) synthFirst.observe(performance.now() - handledAt);
+            // The voice starts every utterance with ~240 ms of silence: the caller would wait for it.
+            yield first ? trimLeadingSilence(c, provider.sampleRate) : c;
             first = false;
-            yield c;
           }
         };
         collected = key ? [] : undefined;

@@ -17,6 +17,7 @@ import {
 } from '@switchboard/contracts';
 import type { TtsProvider, TtsSynthesis } from '@switchboard/speech';
 import { createLogger } from '@switchboard/telemetry';
+import { trimLeadingSilence } from '../src/worker';
 
 export async function producerBus(url: string, partitions = 16): Promise<Bus> {
   const bus = await Bus.connect({ servers: url, service: 'test-producer', log: createLogger({ service: 'test-producer', level: 'warn' }), partitions });
@@ -132,7 +133,7 @@ export interface SynthesisCall {
   chunkAt: number[];
 }
 
-/** Wraps a provider: records every synthesize call and the samples it produced. */
+/** Wraps a provider: records every synthesize call and the samples the streamer will send of it. */
 export function countingProvider(inner: TtsProvider, opts: { closeInner?: boolean } = {}): { provider: TtsProvider; calls: SynthesisCall[] } {
   const calls: SynthesisCall[] = [];
   const provider: TtsProvider = {
@@ -146,7 +147,8 @@ export function countingProvider(inner: TtsProvider, opts: { closeInner?: boolea
         notes: s.notes,
         async *[Symbol.asyncIterator]() {
           for await (const c of s) {
-            call.samples += c.length;
+            // what the streamer sends: the first chunk loses its leading silence
+            call.samples += call.chunkAt.length === 0 ? trimLeadingSilence(c, inner.sampleRate).length : c.length;
             call.chunkAt.push(Date.now());
             yield c;
           }

@@ -24,6 +24,10 @@ import {
   type RecognizerEvent,
   type Vad,
 } from '@switchboard/speech';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const SENTENCES = [
   'hello world',

@@ -3,6 +3,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFliteEngine, rmsDbfs, SpeechError, type TtsProvider } from '@switchboard/speech';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 let tts: TtsProvider;
 const logged: { obj: object; msg: string }[] = [];

@@ -7,3 +7,4 @@ export type { NatsServerHandle, NatsServerOptions, NatsClusterHandle, NatsCluste
 export { spawnNode } from './spawn-node';
 export type { ChildHandle, SpawnNodeOptions } from './spawn-node';
 export { captureLogs, eventually, type LogCapture } from './capture';
+export { exclusiveTestFile } from './exclusive';

@@ -8,6 +8,10 @@ import { startNatsServer, spawnNode, eventually, type ChildHandle, type NatsServ
 import { newSessionId, type Command } from '@switchboard/contracts';
 import type { Bus } from '@switchboard/bus';
 import { CommandRecorder, emit, orchestratorEnv, producerBus } from './harness';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const SESSIONS = Number(process.env['FAILOVER_SESSIONS'] ?? 200);

@@ -8,6 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, waitPage, type Stack } from './helpers/e2e-env';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const LOUD = 0.02; // RMS, full scale 1.0
 /** What the test asserts (E2E_BARGE_IN_BUDGET_MS). The design target is 150 ms, printed next to

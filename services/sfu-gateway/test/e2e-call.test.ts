@@ -8,6 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, waitPage, type Stack } from './helpers/e2e-env';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const UTTERANCES = ['Hello world.', 'How do I reset my password?', 'What are your opening hours?', 'Do you ship internationally?'];
 const HEARD = 0.02;

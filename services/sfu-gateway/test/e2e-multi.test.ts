@@ -7,6 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { makeEvent } from '@switchboard/contracts';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, waitPage, type PageView, type Stack } from './helpers/e2e-env';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const LOUD = 0.02;
 const TELUGU = 'నమస్కారం! నా పాస్‌వర్డ్ ఎలా మార్చాలి? 🙏';

@@ -22,6 +22,10 @@ import {
   tonePcm16k,
   workerBin,
 } from './helpers/media-env';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const SILENT = 0.01; // RMS (full scale 1.0): −40 dBFS; the test tone is ~0.21
 const LOUD = 0.05;

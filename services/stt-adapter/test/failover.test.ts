@@ -9,6 +9,10 @@ import { EventType, newSessionId, partitionOf } from '@switchboard/contracts';
 import type { Bus } from '@switchboard/bus';
 import { concatAudio, silence, speechBoundsByEnergy, synthesizeFixture, wordErrorRate } from '@switchboard/speech';
 import { EventRecorder, PARTITIONS, adapterEnv, producerBus, streamAudio } from './harness';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 

@@ -11,6 +11,10 @@ import type { Bus } from '@switchboard/bus';
 import { concatAudio, silence, speechBoundsByEnergy, synthesizeFixture, wordErrorRate } from '@switchboard/speech';
 import { sttAdapterService } from '../src/service';
 import { EventRecorder, adapterEnv, metricValue, producerBus, sendMic, streamAudio } from './harness';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 let server: NatsServerHandle;
 let bus: Bus;

@@ -22,6 +22,10 @@ import {
 } from '@switchboard/speech';
 import { sttAdapterService } from '../src/service';
 import { EventRecorder, adapterEnv, metricValue, producerBus, streamAudio, toFrames, type OutFrame } from './harness';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const LEAD_MS = 800;
 const TAIL_MS = 1200;

@@ -11,6 +11,10 @@ import { createFliteEngine } from '@switchboard/speech';
 import { captureLogs, eventually, startNatsServer, sleep, type NatsServerHandle } from '@switchboard/testkit';
 import { defineTtsStreamerService } from '@switchboard/tts-streamer';
 import { AudioRecorder, EventRecorder, cancel, countingProvider, fmt, median, producerBus, speak, ttsEnv, type SynthesisCall } from './harness';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const AHEAD_MS = 400;
 let server: NatsServerHandle;

@@ -6,6 +6,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { startNatsServer, type NatsServerHandle } from '@switchboard/testkit';
 import { Scenario, createRng, leaseOwners, summarizeViolations } from '@switchboard/reliability';
+import { exclusiveTestFile } from '@switchboard/testkit';
+
+// timing-sensitive: never beside another such file on the same cores
+await exclusiveTestFile();
 
 const SEED = Number(process.env['RELIABILITY_SEED'] ?? 20240611);
 const KILLS = Number(process.env['RELIABILITY_KILLS'] ?? 8);

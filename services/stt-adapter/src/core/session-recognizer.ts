@@ -74,6 +74,10 @@ interface Utterance {
   partials: number;
 }
 
+/** A lone word is what the first pass makes of noise ("if", "fee"); the final's second pass drops
+ *  it. Partials wait for two words (barge-in never depends on them: SPEECH_STARTED does that). */
+const PARTIAL_MIN_WORDS = 2;
+
 /** Words PocketSphinx may return that are not speech. */
 const NON_SPEECH = /^(<[^>]*>|\[[^\]]*\]|\+\+.*\+\+)$/;
 
@@ -256,6 +260,7 @@ export class SessionRecognizer {
     u.sincePartialMs = 0;
     const text = cleanTranscript(u.stt.partial());
     if (text === '' || text === u.lastPartial) return;
+    if (text.split(/\s+/).length < PARTIAL_MIN_WORDS) return;
     u.lastPartial = text;
     this.#o.sink({ type: 'partial', utterance: u.index, index: u.partials++, text });
   }

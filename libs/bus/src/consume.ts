@@ -161,6 +161,11 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   };
 }
 
+/** A per-replica (fan-out) consumer name: consumer names cannot contain dots, replica ids may. */
+export function replicaConsumerName(base: string, replicaId: string): string {
+  return `${base}-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
 export interface OrderedSubscription {
   stop(): Promise<void>;
 }

@@ -102,6 +102,16 @@ export function decodeCommand(bytes: Uint8Array, opts: DecodeOptions = {}): Comm
   return { ...Command.fromPartial({}), ...head.data, commandType: type as CommandType, [key]: body.data } as Command;
 }
 
+/** A decoder for one command type: the subject filter selects by the subject's last token, and
+ *  the body must agree with it. */
+export function decodeCommandOf(type: CommandTypeName): (bytes: Uint8Array, subject?: string) => Command {
+  return (bytes, subject = '') => {
+    const cmd = decodeCommand(bytes);
+    if (cmd.commandType !== type) throw new ContractError('PAYLOAD_MISMATCH', `expected ${type}, got ${cmd.commandType}${subject ? ` on ${subject}` : ''}`);
+    return cmd;
+  };
+}
+
 export function encodeCommand(command: Command): Uint8Array {
   return encoder.encode(JSON.stringify(command));
 }

@@ -31,6 +31,7 @@ export {
   decodeEvent,
   encodeEvent,
   decodeCommand,
+  decodeCommandOf,
   encodeCommand,
   decodeAudioFrame,
   encodeAudioFrame,

@@ -6,8 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 import { DeliverPolicy } from '@nats-io/jetstream';
-import { consume, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
-import { AudioFrame, ContractError, STREAMS, decodeCommand, subjects, type Command } from '@switchboard/contracts';
+import { consume, replicaConsumerName, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
 import { sessionLogger } from '@switchboard/telemetry';
@@ -42,7 +42,7 @@ export const SPEAK_CONSUMER = 'tts-streamer';
 
 /** Consumer names cannot contain dots (a replica id may: it comes from the host name). */
 export function cancelConsumerName(replicaId: string): string {
-  return `tts-streamer-cancel-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return replicaConsumerName('tts-streamer-cancel', replicaId);
 }
 
 class ShuttingDown extends Error {
@@ -50,13 +50,9 @@ class ShuttingDown extends Error {
   readonly retryable = true;
 }
 
-function decodeOf(type: 'TTS_SPEAK' | 'TTS_CANCEL') {
-  return (m: JsMsg): Command => {
-    const cmd = decodeCommand(m.data);
-    // The subject filter selects by the subject's last token; the body must agree with it.
-    if (cmd.commandType !== type) throw new ContractError('PAYLOAD_MISMATCH', `expected ${type}, got ${cmd.commandType} on ${m.subject}`);
-    return cmd;
-  };
+function decodeOf(type: 'TTS_SPEAK' | 'TTS_CANCEL'): (m: JsMsg) => Command {
+  const decode = decodeCommandOf(type);
+  return (m) => decode(m.data, m.subject);
 }
 
 /** Drops leading near-silence (below about −40 dBFS), keeping `keepMs` before the onset. */

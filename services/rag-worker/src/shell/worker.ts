@@ -6,8 +6,8 @@ import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 import { DeliverPolicy } from '@nats-io/jetstream';
-import { PermanentError, consume, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
-import { ContractError, STREAMS, decodeCommand, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
+import { PermanentError, consume, replicaConsumerName, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { STREAMS, decodeCommandOf, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import { sessionLogger } from '@switchboard/telemetry';
 import type { RagEngine } from '../engine/engine';
@@ -38,7 +38,7 @@ export interface RagWorker extends ServiceComponent {
 
 /** Consumer names cannot contain dots (a replica id may: it comes from the host name). */
 export function cancelConsumerName(replicaId: string): string {
-  return `rag-worker-cancel-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return replicaConsumerName('rag-worker-cancel', replicaId);
 }
 
 export const QUERY_CONSUMER = 'rag-worker';
@@ -50,13 +50,9 @@ class DeadlineExceeded extends Error {
   readonly retryable = false;
 }
 
-function decodeOf(type: 'RAG_QUERY' | 'RAG_CANCEL') {
-  return (m: JsMsg): Command => {
-    const cmd = decodeCommand(m.data);
-    // The subject filter selects by the subject's last token; the body must agree with it.
-    if (cmd.commandType !== type) throw new ContractError('PAYLOAD_MISMATCH', `expected ${type}, got ${cmd.commandType} on ${m.subject}`);
-    return cmd;
-  };
+function decodeOf(type: 'RAG_QUERY' | 'RAG_CANCEL'): (m: JsMsg) => Command {
+  const decode = decodeCommandOf(type);
+  return (m) => decode(m.data, m.subject);
 }
 
 export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagEngine, opts: RagWorkerOptions): Promise<RagWorker> {

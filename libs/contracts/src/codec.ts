@@ -13,8 +13,6 @@ import {
   EVENT_PAYLOADS,
   EventEnvelopeSchema,
   LIMITS,
-  type CommandBodyKey,
-  type EventPayloadKey,
   type KnownCommandType,
   type KnownEventType,
 } from './schemas';
@@ -66,20 +64,62 @@ export interface DecodeOptions {
   maxBytes?: number;
 }
 
+/** How one kind of envelope (event or command) is laid out on the wire. */
+interface EnvelopeSpec {
+  what: 'event' | 'command';
+  /** the envelope field naming the type, e.g. eventType */
+  typeKey: string;
+  /** the envelope field carrying the id, e.g. eventId */
+  idKey: string;
+  /** 'payload' for events, 'body' for commands (error messages) */
+  part: string;
+  table: Readonly<Record<string, readonly [string, { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: z.ZodError } }]>>;
+  header: { safeParse(v: unknown): { success: true; data: object } | { success: false; error: z.ZodError } };
+  headerKeys: Set<string>;
+  empty: () => object;
+}
+
+const EVENT_SPEC: EnvelopeSpec = {
+  what: 'event',
+  typeKey: 'eventType',
+  idKey: 'eventId',
+  part: 'payload',
+  table: EVENT_PAYLOADS as unknown as EnvelopeSpec['table'],
+  header: EventEnvelopeSchema as unknown as EnvelopeSpec['header'],
+  headerKeys: EVENT_HEADER_KEYS,
+  empty: () => Event.fromPartial({}),
+};
+
+const COMMAND_SPEC: EnvelopeSpec = {
+  what: 'command',
+  typeKey: 'commandType',
+  idKey: 'commandId',
+  part: 'body',
+  table: COMMAND_BODIES as unknown as EnvelopeSpec['table'],
+  header: CommandEnvelopeSchema as unknown as EnvelopeSpec['header'],
+  headerKeys: COMMAND_HEADER_KEYS,
+  empty: () => Command.fromPartial({}),
+};
+
+/** The one validation path for events and commands: size, UTF-8, JSON, type, envelope, exactly one part. */
+function decodeEnvelope(spec: EnvelopeSpec, bytes: Uint8Array, opts: DecodeOptions): object {
+  const raw = parseJson(bytes, spec.what, opts.maxBytes ?? LIMITS.maxMessageBytes);
+  const type = raw[spec.typeKey];
+  if (typeof type !== 'string' || !(type in spec.table)) {
+    throw new ContractError('UNKNOWN_TYPE', `unknown ${spec.what} type ${JSON.stringify(type)?.slice(0, 64)}`);
+  }
+  const [key, schema] = spec.table[type]!;
+  const head = spec.header.safeParse(raw);
+  if (!head.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} envelope`, issuesOf(head.error));
+  const partRaw = onlyPayloadKey(raw, spec.headerKeys, key, type);
+  const part = schema.safeParse(partRaw);
+  if (!part.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} ${spec.part}`, issuesOf(part.error).map((i) => `${key}.${i}`));
+  return { ...spec.empty(), ...head.data, [spec.typeKey]: type, [key]: part.data };
+}
+
 /** Bytes → validated Event. Throws ContractError with a precise reason. */
 export function decodeEvent(bytes: Uint8Array, opts: DecodeOptions = {}): Event {
-  const raw = parseJson(bytes, 'event', opts.maxBytes ?? LIMITS.maxMessageBytes);
-  const type = raw['eventType'];
-  if (typeof type !== 'string' || !(type in EVENT_PAYLOADS)) {
-    throw new ContractError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(type)?.slice(0, 64)}`);
-  }
-  const [key, schema] = EVENT_PAYLOADS[type as KnownEventType];
-  const head = EventEnvelopeSchema.safeParse(raw);
-  if (!head.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} envelope`, issuesOf(head.error));
-  const payloadRaw = onlyPayloadKey(raw, EVENT_HEADER_KEYS, key, type);
-  const payload = schema.safeParse(payloadRaw);
-  if (!payload.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} payload`, issuesOf(payload.error).map((i) => `${key}.${i}`));
-  return { ...Event.fromPartial({}), ...head.data, eventType: type as EventType, [key]: payload.data } as Event;
+  return decodeEnvelope(EVENT_SPEC, bytes, opts) as Event;
 }
 
 export function encodeEvent(event: Event): Uint8Array {
@@ -88,18 +128,7 @@ export function encodeEvent(event: Event): Uint8Array {
 
 /** Bytes → validated Command. */
 export function decodeCommand(bytes: Uint8Array, opts: DecodeOptions = {}): Command {
-  const raw = parseJson(bytes, 'command', opts.maxBytes ?? LIMITS.maxMessageBytes);
-  const type = raw['commandType'];
-  if (typeof type !== 'string' || !(type in COMMAND_BODIES)) {
-    throw new ContractError('UNKNOWN_TYPE', `unknown command type ${JSON.stringify(type)?.slice(0, 64)}`);
-  }
-  const [key, schema] = COMMAND_BODIES[type as KnownCommandType];
-  const head = CommandEnvelopeSchema.safeParse(raw);
-  if (!head.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} envelope`, issuesOf(head.error));
-  const bodyRaw = onlyPayloadKey(raw, COMMAND_HEADER_KEYS, key, type);
-  const body = schema.safeParse(bodyRaw);
-  if (!body.success) throw new ContractError('INVALID_FIELDS', `invalid ${type} body`, issuesOf(body.error).map((i) => `${key}.${i}`));
-  return { ...Command.fromPartial({}), ...head.data, commandType: type as CommandType, [key]: body.data } as Command;
+  return decodeEnvelope(COMMAND_SPEC, bytes, opts) as Command;
 }
 
 /** A decoder for one command type: the subject filter selects by the subject's last token, and
@@ -167,21 +196,25 @@ export interface EnvelopeInit {
   metadata?: Record<string, string>;
 }
 
-/** Builds a complete Event of `type` with defaults filled in for the payload. */
-export function makeEvent<T extends EventTypeName>(type: T, init: EnvelopeInit, payload: Partial<PayloadOf<T>>): Event {
-  const key: EventPayloadKey = EVENT_PAYLOADS[type as KnownEventType][0];
-  const schema = EVENT_PAYLOADS[type as KnownEventType][1] as unknown as { parse(v: unknown): unknown };
+/** A complete envelope of `type` with the part's wire defaults filled in. */
+function buildEnvelope(spec: EnvelopeSpec, type: string, id: string, init: Omit<EnvelopeInit, 'eventId'>, partial: object): object {
+  const [key, schema] = spec.table[type]!;
   return {
-    ...Event.fromPartial({}),
-    eventId: init.eventId,
-    eventType: type as EventType,
+    ...spec.empty(),
+    [spec.idKey]: id,
+    [spec.typeKey]: type,
     sessionId: init.sessionId,
     source: init.source,
     timestamp: init.timestamp ?? Date.now(),
     correlationId: init.correlationId ?? '',
     metadata: init.metadata ?? {},
-    [key]: fillDefaults(schema, payload),
-  } as Event;
+    [key]: fillDefaults(schema, partial),
+  };
+}
+
+/** Builds a complete Event of `type` with defaults filled in for the payload. */
+export function makeEvent<T extends EventTypeName>(type: T, init: EnvelopeInit, payload: Partial<PayloadOf<T>>): Event {
+  return buildEnvelope(EVENT_SPEC, type, init.eventId, init, payload) as Event;
 }
 
 export interface CommandInit {
@@ -194,23 +227,11 @@ export interface CommandInit {
 }
 
 export function makeCommand<T extends CommandTypeName>(type: T, init: CommandInit, body: Partial<BodyOf<T>>): Command {
-  const key: CommandBodyKey = COMMAND_BODIES[type as KnownCommandType][0];
-  const schema = COMMAND_BODIES[type as KnownCommandType][1] as unknown as { parse(v: unknown): unknown };
-  return {
-    ...Command.fromPartial({}),
-    commandId: init.commandId,
-    commandType: type as CommandType,
-    sessionId: init.sessionId,
-    source: init.source,
-    timestamp: init.timestamp ?? Date.now(),
-    correlationId: init.correlationId ?? '',
-    metadata: init.metadata ?? {},
-    [key]: fillDefaults(schema, body),
-  } as Command;
+  return buildEnvelope(COMMAND_SPEC, type, init.commandId, init, body) as Command;
 }
 
 /** Fill wire defaults without enforcing required-ness (builders may build invalid messages on purpose in tests). */
-function fillDefaults(schema: { parse(v: unknown): unknown }, partial: object): unknown {
+function fillDefaults(schema: object, partial: object): unknown {
   const defaults = defaultsCache.get(schema) ?? computeDefaults(schema);
   return { ...defaults, ...partial };
 }

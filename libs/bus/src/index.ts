@@ -12,6 +12,7 @@ export {
   streamConfigs,
   bucketConfigs,
   durableConsumer,
+  fanOutConsumer,
   type TopologyOptions,
   type ProvisionReport,
 } from './topology';

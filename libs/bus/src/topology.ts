@@ -37,28 +37,8 @@ export function streamConfigs(opts: TopologyOptions = {}): Array<Partial<StreamC
       max_age: ms(3600_000),
       description: `commands for ${t}`,
     })),
-    {
-      name: STREAMS.audioIn,
-      subjects: [subjects.audioInAll],
-      storage: StorageType.Memory,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      num_replicas: 1,
-      max_age: ms(opts.audioMaxAgeMs ?? 10_000),
-      max_msg_size: 8 * 1024,
-      description: 'caller audio, 20 ms PCM16 frames',
-    },
-    {
-      name: STREAMS.audioOut,
-      subjects: [subjects.audioOutAll],
-      storage: StorageType.Memory,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      num_replicas: 1,
-      max_age: ms(opts.audioMaxAgeMs ?? 10_000),
-      max_msg_size: 8 * 1024,
-      description: 'agent audio, 20 ms PCM16 frames',
-    },
+    audioStream(STREAMS.audioIn, subjects.audioInAll, 'caller audio, 20 ms PCM16 frames', opts),
+    audioStream(STREAMS.audioOut, subjects.audioOutAll, 'agent audio, 20 ms PCM16 frames', opts),
     {
       name: STREAMS.dlq,
       subjects: [subjects.dlqAll],
@@ -72,6 +52,21 @@ export function streamConfigs(opts: TopologyOptions = {}): Array<Partial<StreamC
       description: 'dead letters: invalid or undeliverable messages, with a reason header',
     },
   ];
+}
+
+/** Audio: memory storage, short max age (a restarted reader replays the last seconds), no replicas. */
+function audioStream(name: string, subject: string, description: string, opts: TopologyOptions): Partial<StreamConfig> & { name: string; subjects: string[] } {
+  return {
+    name,
+    subjects: [subject],
+    storage: StorageType.Memory,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: 1,
+    max_age: ms(opts.audioMaxAgeMs ?? 10_000),
+    max_msg_size: 8 * 1024,
+    description,
+  };
 }
 
 export function bucketConfigs(opts: TopologyOptions = {}): Array<{ name: string; options: Partial<KvOptions> }> {
@@ -95,6 +90,14 @@ export function durableConsumer(name: string, filterSubject: string, extra: Part
     max_ack_pending: 1000,
     ...extra,
   };
+}
+
+/**
+ * A per-replica fan-out consumer (cancels, mic commands): every replica sees every new message;
+ * the server removes it `inactiveMs` after its replica is gone.
+ */
+export function fanOutConsumer(name: string, filterSubject: string, inactiveMs = 60_000): Partial<ConsumerConfig> & { durable_name: string } {
+  return durableConsumer(name, filterSubject, { deliver_policy: DeliverPolicy.New, inactive_threshold: ms(inactiveMs) });
 }
 
 export interface ProvisionReport {

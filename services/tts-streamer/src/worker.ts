@@ -5,8 +5,7 @@
 // Events carry ids derived from the command id; audio frames are core publishes.
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
-import { DeliverPolicy } from '@nats-io/jetstream';
-import { consume, replicaConsumerName, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
@@ -303,10 +302,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       cancelHandle = await consume(bus, {
         stream: STREAMS.cmd.tts,
         consumer: cancelConsumer,
-        config: durableConsumer(cancelConsumer, subjects.commandsOfType('tts', 'TTS_CANCEL'), {
-          deliver_policy: DeliverPolicy.New,
-          inactive_threshold: opts.cancelConsumerInactiveMs * 1_000_000,
-        }),
+        config: fanOutConsumer(cancelConsumer, subjects.commandsOfType('tts', 'TTS_CANCEL'), opts.cancelConsumerInactiveMs),
         decode: decodeOf('TTS_CANCEL'),
         handle: onCancel,
         maxInFlight: 64,

@@ -5,8 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
-import { DeliverPolicy } from '@nats-io/jetstream';
-import { PermanentError, consume, replicaConsumerName, durableConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { STREAMS, decodeCommandOf, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import { sessionLogger } from '@switchboard/telemetry';
@@ -219,10 +218,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
       cancelHandle = await consume(bus, {
         stream: STREAMS.cmd.rag,
         consumer: cancelConsumer,
-        config: durableConsumer(cancelConsumer, subjects.commandsOfType('rag', 'RAG_CANCEL'), {
-          deliver_policy: DeliverPolicy.New,
-          inactive_threshold: opts.cancelConsumerInactiveMs * 1_000_000,
-        }),
+        config: fanOutConsumer(cancelConsumer, subjects.commandsOfType('rag', 'RAG_CANCEL'), opts.cancelConsumerInactiveMs),
         decode: decodeOf('RAG_CANCEL'),
         keyOf: (c) => c.sessionId,
         handle: onCancel,

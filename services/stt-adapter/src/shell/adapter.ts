@@ -3,8 +3,8 @@
 // the last seconds on takeover) and routes frames to one SessionWorker per session. MIC_SET
 // commands arrive on a per-replica fan-out consumer: every replica remembers every session's
 // mic state (ready for a takeover) and the owner applies it.
-import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { PartitionLeases, consume, durableConsumer, subscribeOrdered, type ConsumerHandle, type OrderedSubscription } from '@switchboard/bus';
+import type { JsMsg } from '@nats-io/jetstream';
+import { PartitionLeases, consume, fanOutConsumer, replicaConsumerName, subscribeOrdered, type ConsumerHandle, type OrderedSubscription } from '@switchboard/bus';
 import {
   BUCKETS,
   STREAMS,
@@ -212,7 +212,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     if (mic === 'CLOSED') await dropSession(own.s, own.w, 'mic closed');
   }
 
-  const micConsumerName = `stt-adapter-mic-${replicaId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const micConsumerName = replicaConsumerName('stt-adapter-mic', replicaId);
   let micConsumer: ConsumerHandle | undefined;
   let sweeper: NodeJS.Timeout | undefined;
 
@@ -244,10 +244,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
       micConsumer = await consume(bus, {
         stream: STREAMS.cmd.stt,
         consumer: micConsumerName,
-        config: durableConsumer(micConsumerName, subjects.commandsOfType('stt', 'MIC_SET'), {
-          deliver_policy: DeliverPolicy.New,
-          inactive_threshold: 60e9,
-        }),
+        config: fanOutConsumer(micConsumerName, subjects.commandsOfType('stt', 'MIC_SET')),
         decode: (m) => decodeCommand(m.data),
         keyOf: (cmd) => cmd.sessionId,
         maxInFlight: 64,

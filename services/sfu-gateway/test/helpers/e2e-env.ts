@@ -9,7 +9,7 @@ import { Bus, provision } from '@switchboard/bus';
 import { createLogger } from '@switchboard/telemetry';
 import { freePort, spawnNode, startNatsServer, type ChildHandle, type NatsServerHandle } from '@switchboard/testkit';
 import { mintToken } from '../../src/signaling/tokens';
-import { REPO_ROOT, ensureChromium, tempDir, workerBin } from './media-env';
+import { REPO_ROOT, launchChromium, tempDir, workerBin } from './media-env';
 
 export const SERVICE_NAMES = ['session-orchestrator', 'rag-worker', 'tts-streamer', 'stt-adapter', 'sfu-gateway'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -163,27 +163,8 @@ export function makeScriptWav(dir: string, segments: Segment[]): { wav: string; 
   return { wav, spans, totalMs: t };
 }
 
-export async function launchBrowser(fakeAudioWav: string): Promise<Browser> {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: ensureChromium(),
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--allow-loopback-in-peer-connection',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${fakeAudioWav}`,
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
-}
+/** The same Chromium, flags and fake capture as the media tests. */
+export const launchBrowser = launchChromium;
 
 export interface PageView {
   status: string;

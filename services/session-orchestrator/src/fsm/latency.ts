@@ -1,24 +1,8 @@
+import type { LatencyReport, StageLatency } from '@switchboard/contracts/grpc';
 import type { SessionState, TurnMarks } from './session-state';
 
-/** Same fields as switchboard.v1.StageLatency (control API). */
-export interface StageLatency {
-  stage: string;
-  count: number;
-  totalMs: number;
-  p50Ms: number;
-  maxMs: number;
-}
-
-/** Same fields as switchboard.v1.LatencyReport. */
-export interface LatencyReport {
-  sessionId: string;
-  /** per transition type, e.g. "LISTENING→THINKING": time spent in the `from` state */
-  transitions: StageLatency[];
-  /** per pipeline stage, from the turns' marks */
-  stages: StageLatency[];
-  /** time covered by the recorded transitions (sum of their latencies) */
-  totalMs: number;
-}
+// The report's shape is the control API's (proto is the source of truth); the HTTP API serves the same.
+export type { StageLatency, LatencyReport } from '@switchboard/contracts/grpc';
 
 /** Pipeline stages: [name, from mark, to mark]. voice_to_voice is what the caller feels. */
 export const STAGES: readonly (readonly [string, keyof TurnMarks, keyof TurnMarks])[] = [

@@ -5,7 +5,6 @@ import {
   type SessionControlServer,
   type SessionView,
   type TransitionRecord,
-  type StageLatency,
 } from '@switchboard/contracts/grpc';
 import type { Logger } from '@switchboard/telemetry';
 import { latencyReport } from '../fsm';
@@ -29,14 +28,6 @@ function viewOf(rec: SessionRecord): SessionView {
   };
 }
 
-const stage = (s: { stage: string; count: number; totalMs: number; p50Ms: number; maxMs: number }): StageLatency => ({
-  stage: s.stage,
-  count: s.count,
-  totalMs: s.totalMs,
-  p50Ms: s.p50Ms,
-  maxMs: s.maxMs,
-});
-
 function notFound(id: string): grpc.ServiceError {
   return Object.assign(new Error(`unknown session ${id}`), { code: grpc.status.NOT_FOUND, details: `unknown session ${id}`, metadata: new grpc.Metadata() });
 }
@@ -59,8 +50,7 @@ export async function startGrpcServer(orch: Orchestrator, port: number, host: st
       orch.load(call.request.sessionId).then(
         (rec) => {
           if (!rec) return cb(notFound(call.request.sessionId));
-          const r = latencyReport(rec.fsm);
-          cb(null, { sessionId: r.sessionId, transitions: r.transitions.map(stage), stages: r.stages.map(stage), totalMs: r.totalMs });
+          cb(null, latencyReport(rec.fsm));
         },
         (err: Error) => cb(Object.assign(err, { code: grpc.status.INTERNAL })),
       );

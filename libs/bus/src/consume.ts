@@ -28,6 +28,7 @@ export interface ConsumeOptions<T> {
   keyOf?: (value: T, msg: JsMsg) => string;
   /** Resolve to ack. Throw a retryable error to retry with backoff, a PermanentError to dead-letter. */
   handle: (value: T, msg: JsMsg, ctx: HandlerContext) => Promise<void>;
+  /** Messages pulled per request (×2). Work held at once is bounded by the consumer's max_ack_pending. */
   maxInFlight?: number;
   /** Deliveries before dead-lettering (first delivery counts). */
   maxDeliver?: number;
@@ -52,7 +53,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const maxInFlight = opts.maxInFlight ?? 64;
   const maxDeliver = opts.maxDeliver ?? 5;
   const backoff = opts.backoffMs ?? DEFAULT_BACKOFF;
-  const executor = new KeyedExecutor(maxInFlight);
+  const executor = new KeyedExecutor();
   const abort = new AbortController();
   opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
   const counts = { handled: 0, deadLettered: 0, retried: 0 };

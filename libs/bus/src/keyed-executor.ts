@@ -1,30 +1,17 @@
-// Runs tasks with a bound on total work in flight, strictly one at a time per key (one
-// actor/mailbox per session), in submission order per key.
+// Runs tasks strictly one at a time per key (one actor/mailbox per session), in submission order
+// per key, different keys concurrently. How much is submitted is bounded by the caller (consume():
+// the consumer's max_ack_pending on the server, since a message is acked only when done).
 export interface KeyedExecutorStats {
   inFlight: number;
   keys: number;
 }
 
 export class KeyedExecutor {
-  readonly #maxInFlight: number;
   readonly #chains = new Map<string, Promise<void>>();
   #inFlight = 0;
-  #waiters: Array<() => void> = [];
-
-  constructor(maxInFlight: number) {
-    if (!(maxInFlight >= 1)) throw new RangeError('maxInFlight must be >= 1');
-    this.#maxInFlight = maxInFlight;
-  }
 
   get stats(): KeyedExecutorStats {
     return { inFlight: this.#inFlight, keys: this.#chains.size };
-  }
-
-  /** Resolves when there is room for one more task (back-pressure for the pull loop). */
-  async slot(): Promise<void> {
-    while (this.#inFlight >= this.#maxInFlight) {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
   }
 
   /** Queue `task` behind earlier tasks of `key`. Errors are the task's own business. */
@@ -35,8 +22,6 @@ export class KeyedExecutor {
     const done = run.finally(() => {
       this.#inFlight--;
       if (this.#chains.get(key) === done) this.#chains.delete(key);
-      const w = this.#waiters.shift();
-      if (w) w();
     });
     this.#chains.set(key, done);
     return done;

@@ -488,6 +488,7 @@ lines.push(`orchestrator warnings/errors: ${warnings.size ? [...warnings].map(([
 for (const w of warnings.values()) lines.push(`  e.g. ${w.example}`);
 for (const l of lines) console.log(l);
 // Raw samples for later analysis: [kind, send time (ms since start), latency ms].
+mkdirSync(dirname(`${ROOT}${values.out}`), { recursive: true });
 writeFileSync(`${ROOT}${values.out.replace(/\.html$/, '')}.samples.json`, JSON.stringify({ orchestrator: orchTimeline, floors: floorLat }));
 
 // ---------------------------------------------------------------- chart
@@ -497,7 +498,6 @@ const series: Array<{ name: string; color: string; samples: number[] }> = [
   { name: 'floor: double hop + KV write', color: '#2ca02c', samples: floorLat.kv },
   { name: 'orchestrator: event → command', color: '#d62728', samples: decided },
 ];
-mkdirSync(dirname(`${ROOT}${values.out}`), { recursive: true });
 writeFileSync(`${ROOT}${values.out}`, chartHtml(series, lines));
 say(`chart: ${values.out}`);
 

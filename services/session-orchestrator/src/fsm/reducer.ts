@@ -6,7 +6,7 @@ import { STATE_LIMITS, liveTurnId } from './session-state';
 import type { SessionState, TimerName, TransitionRecord } from './session-state';
 import { STATE_CONTRACTS, STATE_MARKERS } from './states';
 import type { SessionStateName } from './states';
-import { closeTurn, dropUtterance, log, pushBounded } from './step';
+import { closeTurn, dropUtterance, log, pushBounded, workingCopy } from './step';
 import type { FsmLog, ReduceContext, Step } from './step';
 import { TRANSITIONS, validEvents, validNextStates } from './transitions';
 import type { Rule } from './transitions';
@@ -105,7 +105,7 @@ function reduceUnsafe(state: SessionState, event: Event, ctx: ReduceContext): Re
     };
   }
 
-  const s = structuredClone(state);
+  const s = workingCopy(state);
   s.lastSeq = ctx.seq;
   s.updatedAt = ctx.now;
   const step: Step = { s, e: (isObject(event) ? event : {}) as Event, ctx, effects: [], logs: [], transitions: [], eventTurnId: '' };
@@ -247,7 +247,7 @@ function internalFailure(state: SessionState, event: Event, ctx: ReduceContext, 
   const message = err instanceof Error ? err.message : String(err);
   const eventType = isObject(event) && typeof event.eventType === 'string' ? event.eventType : 'INVALID';
   try {
-    const s = structuredClone(state);
+    const s = workingCopy(state);
     s.lastSeq = ctx.seq;
     s.updatedAt = ctx.now;
     const step: Step = { s, e: {} as Event, ctx, effects: [], logs: [], transitions: [], eventTurnId: '' };

@@ -23,8 +23,8 @@ export interface FsmLog {
 }
 
 /**
- * The working set of one reduce. `s` is a private deep copy of the input state, so the
- * helpers below may mutate it freely while the reducer stays pure from the outside.
+ * The working set of one reduce. `s` is the private working copy of the input state
+ * (`workingCopy`), so the helpers below may mutate it while the reducer stays pure from the outside.
  */
 export interface Step {
   s: SessionState;
@@ -39,6 +39,28 @@ export interface Step {
   timer?: TimerName;
   /** why we are transitioning; reused as the `reason` of cancel/flush/mic commands */
   reason?: string;
+}
+
+/**
+ * A copy of every container a step may change in place: the top level, the turn and its marks,
+ * the utterance, timers, counters and the bounded lists. What they hold (list entries, `end`,
+ * armed timers, source ids) is shared with the input: the helpers replace those, never edit
+ * them. Costs a few small objects per event where a deep clone cost ~10 % of the CPU (profiled);
+ * the deep-frozen replay test in fsm.turns.test.ts fails if a helper edits shared data.
+ */
+export function workingCopy(state: SessionState): SessionState {
+  const s: SessionState = {
+    ...state,
+    timers: { ...state.timers },
+    counters: { ...state.counters },
+    cancelledTurns: [...state.cancelledTurns],
+    history: [...state.history],
+    timeline: [...state.timeline],
+    turnsCompleted: [...state.turnsCompleted],
+  };
+  if (state.turn) s.turn = { ...state.turn, marks: { ...state.turn.marks } };
+  if (state.out) s.out = { ...state.out };
+  return s;
 }
 
 export function log(step: Step, level: FsmLog['level'], msg: string, fields: Record<string, unknown>): void {

@@ -43,15 +43,27 @@ interface LeaseValue {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+interface Lease {
+  /** revision at acquisition: the fencing token */
+  fence: number;
+  /** latest revision written */
+  revision: number;
+  /** the renewal in flight, if any (the next one needs its revision) */
+  renewing?: Promise<void>;
+}
+
 export class PartitionLeases {
   readonly #o: PartitionLeasesOptions;
   #renewMs: number;
-  /** partition → { fence (acquire revision), revision (latest) } */
-  readonly #owned = new Map<number, { fence: number; revision: number }>();
+  readonly #owned = new Map<number, Lease>();
   readonly #seen = new Map<string, Seen>();
   /** partitions whose onAcquire is still running */
   readonly #starting = new Map<number, Promise<void>>();
+  /** partitions lost whose onRelease is still running (not taken again until it is done) */
+  readonly #releasing = new Map<number, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #renewingMember = false;
   #watchStop: (() => void) | undefined;
   #ticking: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -96,10 +108,55 @@ export class PartitionLeases {
     void (async () => {
       for await (const e of watch) this.#onEntry(e);
     })().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'lease watch ended'));
+    await this.#o.kv.put(this.#memberKey(), this.#value());
     await this.#tickSafe();
+    // Renewal has its own clock and waits for nothing but its own write: a tick that is slow
+    // (acquiring, handing back, a partition stopping after a loss) must not let the other
+    // leases expire. That wait is what turned one late renewal into ~120 lost leases in the bench.
+    this.#renewTimer = setInterval(() => this.#renew(), this.#renewMs);
     this.#timer = setInterval(() => {
       this.#ticking = this.#ticking.then(() => this.#tickSafe());
     }, this.#renewMs);
+  }
+
+  /** Renews every held lease that has no renewal in flight, and the membership key. Never blocks. */
+  #renew(): void {
+    const { kv } = this.#o;
+    const value = this.#value();
+    if (!this.#renewingMember) {
+      this.#renewingMember = true;
+      void kv
+        .put(this.#memberKey(), value)
+        .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'membership renewal failed'))
+        .finally(() => (this.#renewingMember = false));
+    }
+    for (const [p, lease] of this.#owned) {
+      if (lease.renewing) continue;
+      lease.renewing = kv.update(this.#key(p), value, lease.revision).then(
+        (revision) => {
+          lease.revision = revision;
+          lease.renewing = undefined;
+        },
+        (err: unknown) => {
+          lease.renewing = undefined;
+          // Refused (someone else owns it now: we were too slow) or unknown: stop serving it.
+          this.#lost(p, lease, err);
+        },
+      );
+    }
+  }
+
+  #lost(p: number, lease: Lease, err: unknown): void {
+    if (this.#owned.get(p) !== lease) return; // already released or re-acquired
+    this.#owned.delete(p);
+    this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
+    const done = (async () => {
+      await this.#starting.get(p);
+      await this.#o.onRelease(p, 'lost');
+    })()
+      .catch((e: unknown) => this.#log.error({ partition: p, err: (e as Error).message }, 'stopping a lost partition failed'))
+      .finally(() => this.#releasing.delete(p));
+    this.#releasing.set(p, done);
   }
 
   #onEntry(e: KvEntry): void {
@@ -131,22 +188,7 @@ export class PartitionLeases {
   async #tick(): Promise<void> {
     const { kv, partitions, ttlMs } = this.#o;
     const now = Date.now();
-    await kv.put(this.#memberKey(), this.#value());
-    // 1. Renew what we hold; a refused renewal means someone else owns it now (we were too slow).
-    // Renewed concurrently: one at a time, a starved event loop could not renew 64 leases within the TTL.
-    const value = this.#value();
-    await Promise.all(
-      [...this.#owned].map(async ([p, lease]) => {
-        try {
-          lease.revision = await kv.update(this.#key(p), value, lease.revision);
-        } catch (err) {
-          this.#owned.delete(p);
-          this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
-          await this.#starting.get(p);
-          await this.#o.onRelease(p, 'lost');
-        }
-      }),
-    );
+    // 1. Renewal runs on its own timer (#renew).
     // 2. Fair share from live members.
     const memberPrefix = `${this.#o.group}.m.`;
     const live = [...this.#seen].filter(([k, s]) => k.startsWith(memberPrefix) && now - s.seenAt < ttlMs).length;
@@ -166,7 +208,7 @@ export class PartitionLeases {
     const offset = hash(this.#o.replicaId) % partitions;
     for (let i = 0; i < partitions && this.#owned.size < share; i++) {
       const p = (offset + i) % partitions;
-      if (this.#owned.has(p)) continue;
+      if (this.#owned.has(p) || this.#releasing.has(p)) continue;
       const seen = this.#seen.get(this.#key(p));
       if (seen && now - seen.seenAt < ttlMs) continue; // held by someone alive
       let revision: number;
@@ -196,8 +238,10 @@ export class PartitionLeases {
     const lease = this.#owned.get(p);
     if (!lease) return;
     await this.#starting.get(p); // never stop a partition halfway through starting it
-    await this.#o.onRelease(p, reason);
+    await this.#o.onRelease(p, reason); // still renewed meanwhile: it is ours until handed back
+    if (this.#owned.get(p) !== lease) return; // lost while stopping
     this.#owned.delete(p);
+    await lease.renewing; // the delete below needs the latest revision
     try {
       await this.#o.kv.delete(this.#key(p), { previousSeq: lease.revision });
     } catch {
@@ -212,7 +256,10 @@ export class PartitionLeases {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await this.#ticking;
+    // The renew clock keeps running until every lease is handed back: a slow stop must not lose them.
     for (const p of [...this.#owned.keys()]) await this.#release(p, 'stop');
+    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    await Promise.all([...this.#releasing.values()]);
     await this.#o.kv.delete(this.#memberKey()).catch(() => undefined);
     this.#watchStop?.();
   }

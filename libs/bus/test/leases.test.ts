@@ -93,3 +93,40 @@ test("a stale holder's CAS write is refused after another replica took the lease
     await leases.stop();
   }
 });
+
+test('a partition that is slow to stop after losing its lease does not hold up the renewal of the others', async () => {
+  const kv = await bus.kv(BUCKETS.leases);
+  const P4 = 4;
+  const acquired = new Map<number, number>();
+  const lost: number[] = [];
+  const HANG_MS = 3 * TTL;
+  const leases = new PartitionLeases({
+    kv,
+    group: 'slowstop',
+    partitions: P4,
+    replicaId: 'only',
+    ttlMs: TTL,
+    log,
+    onAcquire: async (p, fence) => void acquired.set(p, fence),
+    onRelease: async (p, reason) => {
+      if (reason !== 'lost') return;
+      lost.push(p);
+      await new Promise((r) => setTimeout(r, HANG_MS)); // a consumer that takes long to drain
+    },
+  });
+  await leases.start();
+  try {
+    await eventually(() => leases.owned().size === P4, 'all partitions held', 10_000);
+    const fences = new Map(leases.owned());
+    await kv.delete('slowstop.p0'); // as if another owner had taken it: our next renewal is refused
+    await eventually(() => lost.length === 1, 'p0 lost', 5_000);
+    // Far past the TTL while p0 is still stopping, and then some: the others were renewed all along.
+    await new Promise((r) => setTimeout(r, HANG_MS + TTL));
+    assert.deepEqual(lost, [0], 'only the partition whose lease was refused is lost');
+    for (const p of [1, 2, 3]) assert.equal(leases.owned().get(p), fences.get(p), `partition ${p} kept its lease (same fence)`);
+    await eventually(() => leases.owned().has(0), 'p0 taken again once it has stopped', 10_000);
+    assert.ok(leases.owned().get(0)! > fences.get(0)!, 'with a new fence');
+  } finally {
+    await leases.stop();
+  }
+});

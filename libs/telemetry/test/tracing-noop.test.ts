@@ -2,6 +2,7 @@
 // trace id still passes through so downstream services keep the trace.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ROOT_CONTEXT, context } from '@opentelemetry/api';
 import { extractTraceContext, initTracing, injectTraceHeaders, withSpan } from '@switchboard/telemetry';
 
 const PARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -40,6 +41,13 @@ void describe('tracing without an endpoint', () => {
       { parent },
     );
     assert.equal(h.get('traceparent'), PARENT);
+  });
+
+  void it('enters no context when there is neither an SDK nor a parent to continue', async () => {
+    initTracing({ service: 'x' });
+    // The no-op span's context would be a new Context object; entering it costs async hooks on every promise.
+    const seen = await withSpan('untraced', async () => context.active(), { parent: extractTraceContext(() => undefined) });
+    assert.equal(seen, ROOT_CONTEXT);
   });
 
   void it('ignores a malformed traceparent', async () => {

@@ -1,7 +1,7 @@
 // The orchestrator exactly as services/session-orchestrator/src/main.ts runs it, plus a probe
 // for the benchmark: on SIGUSR2 it collects garbage twice and prints its memory and CPU time
 // (`bench-probe {...}` on stderr), so heap per session and CPU per event are read from the
-// orchestrator process alone. With BENCH_CPU_PROF=<dir> it also writes a V8 CPU profile of
+// orchestrator process alone (CPU without the probes' own GCs). With BENCH_CPU_PROF=<dir> it also writes a V8 CPU profile of
 // each interval between probes (<dir>/orchestrator-<n>.cpuprofile).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -22,15 +22,21 @@ if (inspector && profDir) {
 }
 
 let n = 0;
+/** CPU the probes' own forced GCs took so far: not the orchestrator's work, left out of the CPU reported. */
+const probeGc = { user: 0, system: 0 };
 process.on('SIGUSR2', () => {
   n++;
   const k = n;
   const report = () => {
+    const before = process.cpuUsage();
     gc();
     gc();
     const m = process.memoryUsage();
+    const spent = process.cpuUsage(before);
+    probeGc.user += spent.user;
+    probeGc.system += spent.system;
     const c = process.cpuUsage();
-    process.stderr.write(`bench-probe ${JSON.stringify({ n: k, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user, cpuSystemUs: c.system })}\n`);
+    process.stderr.write(`bench-probe ${JSON.stringify({ n: k, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user - probeGc.user, cpuSystemUs: c.system - probeGc.system })}\n`);
   };
   if (!inspector || !profDir) return report();
   void post('Profiler.stop')

@@ -476,15 +476,18 @@ const lines = [
 ];
 // What the orchestrator itself warned about (it logs at warn level here): lost leases mean
 // partitions changed hands mid-run, which shows up as multi-second latency.
-const warnings = new Map<string, { n: number; example: string }>();
+// When (s since the bench started) tells which phase it was: creation, paced rounds, or the closed loop.
+const warnings = new Map<string, { n: number; example: string; first: number; last: number }>();
 for (const l of orch.lines) {
   const msg = /"msg":"([^"]+)"/.exec(l)?.[1];
   if (!msg || !/"level":"(warn|error|fatal)"/.test(l)) continue;
-  const w = warnings.get(msg) ?? { n: 0, example: l.replace(/"(time|pid|hostname|service|replicaId|level)":[^,]+,/g, '').slice(0, 240) };
+  const at = (Date.parse(/"time":"([^"]+)"/.exec(l)?.[1] ?? '') - t0) / 1000;
+  const w = warnings.get(msg) ?? { n: 0, example: l.replace(/"(time|pid|hostname|service|replicaId|level)":[^,]+,/g, '').slice(0, 240), first: at, last: at };
   w.n++;
+  w.last = at;
   warnings.set(msg, w);
 }
-lines.push(`orchestrator warnings/errors: ${warnings.size ? [...warnings].map(([m, w]) => `${w.n}× ${m}`).join('; ') : 'none'}`);
+lines.push(`orchestrator warnings/errors: ${warnings.size ? [...warnings].map(([m, w]) => `${w.n}× ${m} (at ${fmt(w.first, 1)}–${fmt(w.last, 1)} s)`).join('; ') : 'none'}`);
 for (const w of warnings.values()) lines.push(`  e.g. ${w.example}`);
 for (const l of lines) console.log(l);
 // Raw samples for later analysis: [kind, send time (ms since start), latency ms].

@@ -48,6 +48,8 @@ export interface BusOptions {
   connectBudgetMs?: number;
   partitions: number;
   signal?: AbortSignal;
+  /** What this connection is for, when a service opens more than one (see `Bus.sibling`). */
+  purpose?: string;
 }
 
 export interface PublishOptions {
@@ -70,6 +72,7 @@ export interface DeadLetterInput {
 export class Bus {
   readonly kvm: Kvm;
   #closed = false;
+  #opts!: BusOptions;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -97,7 +100,7 @@ export class Bus {
       try {
         const nc = await connect({
           servers,
-          name: `${opts.service}/${replicaId}`,
+          name: opts.purpose ? `${opts.service}/${replicaId}/${opts.purpose}` : `${opts.service}/${replicaId}`,
           user: opts.user,
           pass: opts.pass,
           token: opts.token,
@@ -113,6 +116,7 @@ export class Bus {
         const js = jetstream(nc, { timeout: 5_000 });
         opts.log.info({ servers, attempt, server: nc.info?.server_name, version: nc.info?.version }, 'connected to NATS');
         const bus = new Bus(nc, js, jsm, opts.service, replicaId, opts.partitions, opts.log, opts.metrics);
+        bus.#opts = { ...opts, replicaId };
         bus.#watchStatus();
         return bus;
       } catch (err) {
@@ -128,6 +132,16 @@ export class Bus {
         ` (is nats-server running with JetStream enabled, and are the credentials right?)`,
       true,
     );
+  }
+
+  /**
+   * Another connection with the same servers, credentials and identity. For control traffic
+   * that must not queue behind data: the server writes one connection's messages in order, so
+   * on a busy data connection a lease renewal's reply waits behind every delivery already
+   * queued (over a second in the orchestrator's closed-loop bench, past the lease TTL).
+   */
+  sibling(purpose: string): Promise<Bus> {
+    return Bus.connect({ ...this.#opts, purpose });
   }
 
   #watchStatus(): void {

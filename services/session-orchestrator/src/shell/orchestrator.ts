@@ -78,8 +78,10 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
   const gaugeTimer = setInterval(() => sessionsGauge.set(activeSessions().length), 2_000);
   gaugeTimer.unref();
 
+  // Leases on their own connection: renewals must not wait behind the event flood (Bus.sibling).
+  const leaseBus = await bus.sibling('leases');
   const leases = new PartitionLeases({
-    kv: await bus.kv(BUCKETS.leases),
+    kv: await leaseBus.kv(BUCKETS.leases),
     group: 'orchestrator',
     partitions: bus.partitions,
     replicaId,
@@ -225,6 +227,7 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
     async stop() {
       clearInterval(gaugeTimer);
       await leases.stop(); // hands every partition back: others take over at once
+      await leaseBus.drain();
     },
     ready: () => (started ? true : 'leases not started'),
   };

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -21,6 +22,10 @@ if (inspector && profDir) {
   await post('Profiler.start');
 }
 
+// Event-loop delay between probes (what a stalled loop does to lease renewals and latency).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 let n = 0;
 /** CPU the probes' own forced GCs took so far: not the orchestrator's work, left out of the CPU reported. */
 const probeGc = { user: 0, system: 0 };
@@ -29,6 +34,8 @@ process.on('SIGUSR2', () => {
   const k = n;
   const report = () => {
     const before = process.cpuUsage();
+    const delay = { max: loopDelay.max / 1e6, p99: loopDelay.percentile(99) / 1e6 };
+    loopDelay.reset();
     gc();
     gc();
     const m = process.memoryUsage();
@@ -36,7 +43,7 @@ process.on('SIGUSR2', () => {
     probeGc.user += spent.user;
     probeGc.system += spent.system;
     const c = process.cpuUsage();
-    process.stderr.write(`bench-probe ${JSON.stringify({ n: k, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user - probeGc.user, cpuSystemUs: c.system - probeGc.system })}\n`);
+    process.stderr.write(`bench-probe ${JSON.stringify({ n: k, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user - probeGc.user, cpuSystemUs: c.system - probeGc.system, loopDelayMaxMs: delay.max, loopDelayP99Ms: delay.p99 })}\n`);
   };
   if (!inspector || !profDir) return report();
   void post('Profiler.stop')

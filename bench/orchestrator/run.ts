@@ -132,6 +132,9 @@ interface Probe {
   arrayBuffers: number;
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** event-loop delay since the previous probe */
+  loopDelayMaxMs: number;
+  loopDelayP99Ms: number;
 }
 let probes = 0;
 async function probe(): Promise<Probe> {
@@ -387,13 +390,17 @@ let starved = 0;
 let orchCpuMs = 0;
 let orchWallMs = 0;
 let orchEvents = 0;
+const roundLoop = { max: 0, p99: 0 };
 for (let r = 0; r < ROUNDS; r++) {
   const a = await probe();
   const w0 = now();
   const n = Math.round(LATENCY_N / ROUNDS);
   starved += await orchBlock(n, true);
   orchWallMs += now() - w0;
-  orchCpuMs += cpuMs(await probe()) - cpuMs(a);
+  const z = await probe();
+  orchCpuMs += cpuMs(z) - cpuMs(a);
+  roundLoop.max = Math.max(roundLoop.max, z.loopDelayMaxMs);
+  roundLoop.p99 = Math.max(roundLoop.p99, z.loopDelayP99Ms);
   orchEvents += n;
   const kv = await sub.kv(BUCKETS.sessions);
   const sample = sessions[Math.floor(Math.random() * sessions.length)]!;
@@ -469,6 +476,7 @@ const lines = [
   '',
   `CPU (orchestrator process only): ${fmt(cores, 3)} cores at ${RATE}/s → ${fmt(perCore, 0)} events per CPU-second (${fmt(perCoreNet, 0)} net of the ${fmt(idleCores, 3)} cores it uses idle)`,
   `throughput, closed loop over ${SESSIONS} sessions: ${fmt(burstRate, 0)} events/s using ${fmt(burstCores, 2)} cores → ${fmt(burstRate / burstCores, 0)} events per CPU-second`,
+  `orchestrator event-loop delay: paced rounds p99 ≤ ${fmt(roundLoop.p99, 1)} ms, max ${fmt(roundLoop.max, 1)} ms; closed loop p99 ${fmt(b1.loopDelayP99Ms, 1)} ms, max ${fmt(b1.loopDelayMaxMs, 1)} ms`,
   `memory per session (after GC, ${SESSIONS} fresh sessions): heap ${fmt((memSessions.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memSessions.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB`,
   `memory per session (after GC, end of run, ~${Math.round(EVENTS / SESSIONS) + 1} events each): heap ${fmt((memEnd.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memEnd.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB (process RSS ${fmt(memEnd.rss / 2 ** 20, 1)} MiB)`,
   `KV value per session (sessions bucket): fresh ${fmt(kvFresh.mean, 0)} B mean; end of run mean ${fmt(kvEnd.mean, 0)} B, p50 ${fmt(kvEnd.p50, 0)} B, max ${fmt(kvEnd.max, 0)} B`,

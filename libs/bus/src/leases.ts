@@ -50,6 +50,8 @@ interface Lease {
   revision: number;
   /** the renewal in flight, if any (the next one needs its revision) */
   renewing?: Promise<void>;
+  /** when the last write that succeeded was sent (the server's TTL runs from about then) */
+  writtenAt: number;
 }
 
 export class PartitionLeases {
@@ -130,11 +132,13 @@ export class PartitionLeases {
         .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'membership renewal failed'))
         .finally(() => (this.#renewingMember = false));
     }
+    const sentAt = Date.now();
     for (const [p, lease] of this.#owned) {
       if (lease.renewing) continue;
       lease.renewing = kv.update(this.#key(p), value, lease.revision).then(
         (revision) => {
           lease.revision = revision;
+          lease.writtenAt = sentAt;
           lease.renewing = undefined;
         },
         (err: unknown) => {
@@ -149,7 +153,7 @@ export class PartitionLeases {
   #lost(p: number, lease: Lease, err: unknown): void {
     if (this.#owned.get(p) !== lease) return; // already released or re-acquired
     this.#owned.delete(p);
-    this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
+    this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message, sinceWrittenMs: Date.now() - lease.writtenAt }, 'lease lost');
     const done = (async () => {
       await this.#starting.get(p);
       await this.#o.onRelease(p, 'lost');
@@ -217,7 +221,7 @@ export class PartitionLeases {
       } catch {
         continue; // exists: someone else got it first, or it has not expired yet
       }
-      this.#owned.set(p, { fence: revision, revision });
+      this.#owned.set(p, { fence: revision, revision, writtenAt: now });
       this.#log.debug({ partition: p, fence: revision }, 'lease acquired');
       acquired.push(p);
       // Start serving in the background: a slow start must not delay the next renewals.

@@ -10,6 +10,8 @@ const bool = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v
 export const OrchestratorConfigSchema = z.object({
   GRPC_PORT: z.coerce.number().int().min(0).max(65535).default(50051),
   MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(10_000).default(256),
+  /** Decisions (reduce → state written → commands published) worked on at once, all partitions together. */
+  MAX_DECIDING: z.coerce.number().int().min(1).max(10_000).default(64),
   FILLER_AFTER_MS: z.coerce.number().int().positive().default(1200),
   NO_INPUT_MS: z.coerce.number().int().positive().default(8000),
   MAX_NO_INPUT: z.coerce.number().int().positive().default(2),
@@ -28,6 +30,7 @@ export const orchestratorService: ServiceDefinition<typeof OrchestratorConfigSch
     const orch = await createOrchestrator(ctx, {
       leaseTtlMs: c.LEASE_TTL_MS,
       maxInFlight: c.MAX_IN_FLIGHT,
+      maxDeciding: c.MAX_DECIDING,
       fsmConfig: parseFsmConfig({
         fillerAfterMs: c.FILLER_AFTER_MS,
         noInputMs: c.NO_INPUT_MS,

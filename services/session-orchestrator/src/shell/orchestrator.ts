@@ -7,6 +7,7 @@ import { DeliverPolicy } from '@nats-io/jetstream';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type http from 'node:http';
 import type { FsmConfig, ReduceResult } from '../fsm';
+import { DecisionSlots } from './decision-slots';
 import { PartitionWorker } from './partition';
 import { SessionStore, type SessionRecord } from './store';
 import { latencyView, sessionView } from './views';
@@ -15,6 +16,8 @@ export interface OrchestratorOptions {
   fsmConfig: FsmConfig;
   leaseTtlMs: number;
   maxInFlight: number;
+  /** decisions worked on at once by this replica (DecisionSlots) */
+  maxDeciding: number;
 }
 
 export interface Orchestrator extends ServiceComponent {
@@ -48,6 +51,7 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
   const sessionsGauge = metrics.gauge('sessions_active', 'sessions with a live actor in this replica');
   const partitionsGauge = metrics.gauge('partitions_owned', 'partitions this replica serves');
   const enc = new TextEncoder();
+  const slots = new DecisionSlots(opts.maxDeciding, metrics.gauge('decisions_waiting', 'events decoded and waiting for a decision slot'));
   let started = false;
 
   const activeSessions = () => [...workers.values()].flatMap((w) => w.sessionIds());
@@ -98,6 +102,7 @@ export async function createOrchestrator(ctx: ServiceContext<unknown>, opts: Orc
         log,
         metrics,
         maxInFlight: opts.maxInFlight,
+        slots,
         activeSessions,
         onApplied,
       });

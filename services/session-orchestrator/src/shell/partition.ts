@@ -8,6 +8,7 @@ import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
 import { initialState, nextDeadline, reduce, toCommand, type FsmConfig, type ReduceResult } from '../fsm';
+import type { DecisionSlots } from './decision-slots';
 import { CasConflictError, SessionStore, StaleOwnerError, type SessionRecord, type Stored } from './store';
 
 export interface PartitionDeps {
@@ -20,6 +21,8 @@ export interface PartitionDeps {
   log: Logger;
   metrics: Metrics;
   maxInFlight: number;
+  /** shared by every partition of the replica: bounds the work of one event-loop turn */
+  slots: DecisionSlots;
   /** sessions live in this replica (for the unknown-session log line) */
   activeSessions(): string[];
   /** live view for UIs/CLI (transitions, transcripts); best effort */
@@ -87,7 +90,7 @@ export class PartitionWorker {
     for (let attempt = 1; ; attempt++) {
       if (this.#stopped) throw new StaleOwnerError(`partition ${this.#d.partition} no longer served here`);
       try {
-        return await this.apply(e, seq);
+        return await this.#d.slots.run(() => this.apply(e, seq));
       } catch (err) {
         if (this.#stopped || err instanceof StaleOwnerError || !isRetryable(err)) throw err;
         const delay = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));

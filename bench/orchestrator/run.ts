@@ -17,7 +17,7 @@
 // capacity on this machine or the latency measured is queueing: the throughput line says
 // what that capacity was.
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +144,19 @@ async function probe(): Promise<Probe> {
   return JSON.parse(line.slice('bench-probe '.length)) as Probe;
 }
 const cpuMs = (p: Probe) => (p.cpuUserUs + p.cpuSystemUs) / 1000;
+/** CPU ms of the load generator (this process) and of the nats-server, to show neither is the bottleneck. */
+const CLK_TCK = 100;
+function othersCpuMs(): { bench: number; nats: number } {
+  const u = process.cpuUsage();
+  let nats = NaN;
+  try {
+    const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    nats = ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK; // utime, stime (fields 14, 15)
+  } catch {
+    // not Linux: leave it out
+  }
+  return { bench: (u.user + u.system) / 1000, nats };
+}
 
 // ---------------------------------------------------------------- open-loop pacing
 /** Calls `send` RATE times a second (on average; catches up after a late tick) until `count` sends. */
@@ -391,12 +404,17 @@ let orchCpuMs = 0;
 let orchWallMs = 0;
 let orchEvents = 0;
 const roundLoop = { max: 0, p99: 0 };
+const roundOthers = { bench: 0, nats: 0 };
 for (let r = 0; r < ROUNDS; r++) {
   const a = await probe();
+  const o0 = othersCpuMs();
   const w0 = now();
   const n = Math.round(LATENCY_N / ROUNDS);
   starved += await orchBlock(n, true);
   orchWallMs += now() - w0;
+  const o1 = othersCpuMs();
+  roundOthers.bench += o1.bench - o0.bench;
+  roundOthers.nats += o1.nats - o0.nats;
   const z = await probe();
   orchCpuMs += cpuMs(z) - cpuMs(a);
   roundLoop.max = Math.max(roundLoop.max, z.loopDelayMaxMs);
@@ -413,6 +431,7 @@ for (let r = 0; r < ROUNDS; r++) {
 // 4. throughput: every session sends its next event as soon as the previous one is answered
 const burstStart = now();
 const b0 = await probe();
+const burstOthers0 = othersCpuMs();
 let burstSent = 0;
 let burstAnswered = 0;
 const burstDone = new Promise<void>((resolve) => {
@@ -434,6 +453,7 @@ for (const s of [...idleSpeaking.splice(0), ...idle.splice(0)]) {
 }
 // Bounded in time too, so a slow (or contended) machine still finishes in a few minutes.
 await Promise.race([burstDone, sleep(BURST_BUDGET_MS)]);
+const burstOthers1 = othersCpuMs();
 const b1 = await probe();
 const burstSecs = (now() - burstStart) / 1000;
 onIdle = undefined;
@@ -476,6 +496,7 @@ const lines = [
   '',
   `CPU (orchestrator process only): ${fmt(cores, 3)} cores at ${RATE}/s → ${fmt(perCore, 0)} events per CPU-second (${fmt(perCoreNet, 0)} net of the ${fmt(idleCores, 3)} cores it uses idle)`,
   `throughput, closed loop over ${SESSIONS} sessions: ${fmt(burstRate, 0)} events/s using ${fmt(burstCores, 2)} cores → ${fmt(burstRate / burstCores, 0)} events per CPU-second`,
+  `other processes (cores): load generator ${fmt(roundOthers.bench / orchWallMs, 2)} paced, ${fmt((burstOthers1.bench - burstOthers0.bench) / 1000 / burstSecs, 2)} closed loop; nats-server ${fmt(roundOthers.nats / orchWallMs, 2)} paced, ${fmt((burstOthers1.nats - burstOthers0.nats) / 1000 / burstSecs, 2)} closed loop`,
   `orchestrator event-loop delay: paced rounds p99 ≤ ${fmt(roundLoop.p99, 1)} ms, max ${fmt(roundLoop.max, 1)} ms; closed loop p99 ${fmt(b1.loopDelayP99Ms, 1)} ms, max ${fmt(b1.loopDelayMaxMs, 1)} ms`,
   `memory per session (after GC, ${SESSIONS} fresh sessions): heap ${fmt((memSessions.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memSessions.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB`,
   `memory per session (after GC, end of run, ~${Math.round(EVENTS / SESSIONS) + 1} events each): heap ${fmt((memEnd.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memEnd.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB (process RSS ${fmt(memEnd.rss / 2 ** 20, 1)} MiB)`,

@@ -39,8 +39,18 @@ export class PartitionWorker {
   #consumer: ConsumerHandle | undefined;
   #stopped = false;
 
+  /** metric handles, looked up once (not per event) */
+  readonly #m;
+
   constructor(deps: PartitionDeps) {
     this.#d = deps;
+    const { metrics } = deps;
+    this.#m = {
+      decisionLatency: metrics.histogram('decision_latency_ms', 'event produced → commands published', ['event_type']),
+      applied: metrics.counter('events_applied_total', 'events applied by outcome', ['event_type', 'outcome']),
+      unknown: metrics.counter('unknown_session_events_total', 'events for sessions that do not exist'),
+      duplicates: metrics.counter('duplicate_events_total', 'redelivered or duplicate events skipped'),
+    };
   }
 
   get partition(): number {
@@ -149,7 +159,7 @@ export class PartitionWorker {
   }
 
   async apply(e: Event, seq: number): Promise<void> {
-    const { store, partition, fence, replicaId, metrics } = this.#d;
+    const { store, partition, fence, replicaId } = this.#d;
     const sid = e.sessionId;
     const slog = this.#slog(sid);
     for (let attempt = 1; ; attempt++) {
@@ -158,7 +168,7 @@ export class PartitionWorker {
         if (e.eventType !== EventType.CALL_STARTED) {
           const active = this.#d.activeSessions();
           slog.error({ eventType: e.eventType, seq, activeSessions: active.slice(0, 50), activeCount: active.length }, 'event for unknown session rejected');
-          metrics.counter('unknown_session_events_total', 'events for sessions that do not exist').inc();
+          this.#m.unknown.inc();
           throw new PermanentError('UNKNOWN_SESSION', `no session ${sid}; ${active.length} active`, { dlqReason: 'unknown_session' });
         }
         stored = { record: { fsm: initialState(sid, e.timestamp), fence, owner: replicaId, partition, outbox: [] }, revision: 0 };
@@ -170,7 +180,7 @@ export class PartitionWorker {
       }
       if (rec.outbox.length > 0) await this.#publishOutbox(stored);
       if (seq <= rec.fsm.lastSeq) {
-        metrics.counter('duplicate_events_total', 'redelivered or duplicate events skipped').inc();
+        this.#m.duplicates.inc();
         slog.debug({ seq, lastSeq: rec.fsm.lastSeq, eventType: e.eventType }, 'already applied, skipped');
         return;
       }
@@ -194,10 +204,12 @@ export class PartitionWorker {
       }
       const fresh: Stored = { record: next, revision };
       this.#sessions.set(sid, fresh);
+      // The commands are on the wire before the transition lines are written (logging is sync work).
+      const published = this.#publishOutbox(fresh);
       for (const l of result.logs) slog[l.level](l.fields, l.msg);
-      await this.#publishOutbox(fresh);
-      metrics.histogram('decision_latency_ms', 'event produced → commands published', ['event_type']).observe({ event_type: e.eventType }, Date.now() - e.timestamp);
-      metrics.counter('events_applied_total', 'events applied by outcome', ['event_type', 'outcome']).inc({ event_type: e.eventType, outcome: result.outcome });
+      await published;
+      this.#m.decisionLatency.observe({ event_type: e.eventType }, Date.now() - e.timestamp);
+      this.#m.applied.inc({ event_type: e.eventType, outcome: result.outcome });
       if (result.rejected) {
         // Recorded in the session's timeline; a copy is kept in the DLQ for inspection.
         await this.#d.bus

@@ -51,6 +51,8 @@ export class PartitionLeases {
   readonly #seen = new Map<string, Seen>();
   /** partitions whose onAcquire is still running */
   readonly #starting = new Map<number, Promise<void>>();
+  /** lost partitions still being stopped (not taken again until they are) */
+  readonly #stopping = new Map<number, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #watchStop: (() => void) | undefined;
   #ticking: Promise<void> = Promise.resolve();
@@ -142,8 +144,18 @@ export class PartitionLeases {
         } catch (err) {
           this.#owned.delete(p);
           this.#log.warn({ partition: p, fence: lease.fence, err: (err as Error).message }, 'lease lost');
-          await this.#starting.get(p);
-          await this.#o.onRelease(p, 'lost');
+          // Stopped in the background: awaited here, a slow drain held up the renewal of every
+          // other lease, which then expired too (under a flood of bad events: all lost every few s).
+          const starting = this.#starting.get(p);
+          this.#stopping.set(
+            p,
+            (async () => {
+              await starting;
+              await this.#o.onRelease(p, 'lost');
+            })()
+              .catch((e: unknown) => this.#log.error({ partition: p, err: (e as Error).message }, 'stopping a lost partition failed'))
+              .finally(() => this.#stopping.delete(p)),
+          );
         }
       }),
     );
@@ -166,7 +178,7 @@ export class PartitionLeases {
     const offset = hash(this.#o.replicaId) % partitions;
     for (let i = 0; i < partitions && this.#owned.size < share; i++) {
       const p = (offset + i) % partitions;
-      if (this.#owned.has(p)) continue;
+      if (this.#owned.has(p) || this.#stopping.has(p)) continue;
       const seen = this.#seen.get(this.#key(p));
       if (seen && now - seen.seenAt < ttlMs) continue; // held by someone alive
       let revision: number;
@@ -213,6 +225,7 @@ export class PartitionLeases {
     if (this.#timer) clearInterval(this.#timer);
     await this.#ticking;
     for (const p of [...this.#owned.keys()]) await this.#release(p, 'stop');
+    await Promise.all([...this.#stopping.values()]);
     await this.#o.kv.delete(this.#memberKey()).catch(() => undefined);
     this.#watchStop?.();
   }

@@ -93,3 +93,40 @@ test("a stale holder's CAS write is refused after another replica took the lease
     await leases.stop();
   }
 });
+
+test('a lost lease whose partition is slow to stop does not hold up renewing the others', async () => {
+  const kv = await bus.kv(BUCKETS.leases);
+  let finishStopping!: () => void;
+  const stopping = new Promise<void>((r) => (finishStopping = r));
+  const released: number[] = [];
+  const leases = new PartitionLeases({
+    kv,
+    group: 'slowstop',
+    partitions: 2,
+    replicaId: 'solo',
+    ttlMs: TTL,
+    log,
+    onAcquire: async () => undefined,
+    onRelease: async (p, reason) => {
+      released.push(p);
+      if (reason === 'lost') await stopping; // a partition draining its work
+    },
+  });
+  await leases.start();
+  try {
+    await eventually(() => leases.owned().size === 2, 'both partitions held');
+    const fence1 = leases.owned().get(1)!;
+    await kv.delete('slowstop.p0'); // its next renewal is refused: lost
+    await eventually(() => released.includes(0), 'partition 0 lost');
+    await new Promise((r) => setTimeout(r, TTL * 2));
+    // Before: the renewal tick awaited the drain, so partition 1's key expired as well.
+    const e = await kv.get('slowstop.p1');
+    assert.ok(e && e.operation === 'PUT' && e.revision > fence1, 'partition 1 still renewed while partition 0 was stopping');
+    assert.ok(!leases.isOwner(0), 'partition 0 is not taken again before it has stopped');
+    finishStopping();
+    await eventually(() => leases.isOwner(0), 'partition 0 taken again once stopped');
+  } finally {
+    finishStopping();
+    await leases.stop();
+  }
+});

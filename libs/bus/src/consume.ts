@@ -1,6 +1,7 @@
 // Durable consumption: decode (validate) → handler → explicit ack; failures are nak'ed with
 // backoff and, after maxDeliver attempts (or at once when permanent), dead-lettered and
 // terminated. Work in flight is bounded; messages sharing a key run one at a time, in order.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerConfig, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { DeliverPolicy, AckPolicy } from '@nats-io/jetstream';
 import { extractTraceContext, withSpan } from '@switchboard/telemetry';
@@ -33,6 +34,15 @@ export interface ConsumeOptions<T> {
   /** Deliveries before dead-lettering (first delivery counts). */
   maxDeliver?: number;
   backoffMs?: readonly number[];
+  /**
+   * What a stopping consumer does with messages it holds but has not handled: 'nak' (default)
+   * hands them to another replica at once; 'keep' leaves them unacked, for an owner whose successor
+   * rewinds the durable to its ack floor (a nak'ed message can come back after later messages of
+   * its key, i.e. out of order).
+   */
+  onStop?: 'nak' | 'keep';
+  /** Stop when the server says the durable was deleted (a new owner recreated it) rather than pull from its successor. */
+  stopIfDeleted?: boolean;
   signal?: AbortSignal;
 }
 
@@ -53,6 +63,9 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const maxInFlight = opts.maxInFlight ?? 64;
   const maxDeliver = opts.maxDeliver ?? 5;
   const backoff = opts.backoffMs ?? DEFAULT_BACKOFF;
+  const release = (msg: JsMsg): void => {
+    if (opts.onStop !== 'keep') msg.nak();
+  };
   const executor = new KeyedExecutor();
   const abort = new AbortController();
   opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
@@ -72,19 +85,40 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     callback: (msg) => dispatch(msg),
   });
   void messages.closed().then(() => resolveDone(), () => resolveDone());
+  if (opts.stopIfDeleted) {
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type !== 'consumer_deleted') continue;
+        log.warn('durable deleted under us (taken over): stopped consuming it');
+        abort.abort();
+        await messages.close().catch(() => undefined);
+        return;
+      }
+    })().catch(() => undefined);
+  }
 
   async function deadLetter(msg: JsMsg, reason: DlqReason | string, detail: string): Promise<void> {
-    try {
-      await bus.deadLetter(describeMsg(msg), reason as DlqReason, detail);
-      msg.term(`${reason}: ${detail}`.slice(0, 200));
-      counts.deadLettered++;
-      handledTotal?.inc({ consumer: opts.consumer, outcome: 'dead_lettered' });
-    } catch {
-      msg.nak(1_000); // keep it; try again later
+    // Retried here rather than nak'ed: while this message holds its key, later messages of the key
+    // wait; a nak let them overtake it (an unknown-session event, redelivered after that session's
+    // CALL_STARTED, was then skipped as already applied, never dead-lettered).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await bus.deadLetter(describeMsg(msg), reason as DlqReason, detail);
+        msg.term(`${reason}: ${detail}`.slice(0, 200));
+        counts.deadLettered++;
+        handledTotal?.inc({ consumer: opts.consumer, outcome: 'dead_lettered' });
+        return;
+      } catch {
+        if (abort.signal.aborted) return release(msg);
+        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)), undefined, { signal: abort.signal }).catch(() => undefined);
+      }
     }
   }
 
   async function run(msg: JsMsg, value: T): Promise<void> {
+    // Queued behind its key when the consumer stopped: hand it back without running the handler,
+    // so stop() takes as long as the work already started, not the whole queue.
+    if (abort.signal.aborted) return release(msg);
     const deliveryCount = msg.info.deliveryCount;
     const keepAlive = setInterval(() => msg.working(), 10_000);
     try {
@@ -103,7 +137,9 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
       handledTotal?.inc({ consumer: opts.consumer, outcome: 'acked' });
     } catch (err) {
       const code = errorCode(err);
-      if (err instanceof PermanentError) {
+      if (abort.signal.aborted && opts.onStop === 'keep' && isRetryable(err)) {
+        // stopped mid-handler (e.g. the partition was taken over): the successor redelivers it
+      } else if (err instanceof PermanentError) {
         await deadLetter(msg, err.dlqReason, `${code}: ${err.message}`);
       } else if (!isRetryable(err)) {
         await deadLetter(msg, 'permanent_error', `${code}: ${(err as Error).message}`);
@@ -122,10 +158,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   }
 
   function dispatch(msg: JsMsg): void {
-    if (abort.signal.aborted) {
-      msg.nak(); // hand it back for another replica right away
-      return;
-    }
+    if (abort.signal.aborted) return release(msg); // hand it back (or leave it) for the next owner
     depth?.set({ consumer: opts.consumer }, executor.stats.inFlight);
     if (msg.info.deliveryCount > maxDeliver) {
       void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));

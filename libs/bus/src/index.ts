@@ -13,6 +13,7 @@ export {
   bucketConfigs,
   durableConsumer,
   fanOutConsumer,
+  isNotFound,
   type TopologyOptions,
   type ProvisionReport,
 } from './topology';

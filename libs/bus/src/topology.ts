@@ -112,7 +112,8 @@ function differs(current: Record<string, unknown>, wanted: Record<string, unknow
   return fields.some((f) => wanted[f] !== undefined && JSON.stringify(current[f]) !== JSON.stringify(wanted[f]));
 }
 
-function isNotFound(err: unknown): boolean {
+/** A JetStream API error for a stream or consumer that does not exist. */
+export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
   return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(String(e?.message ?? ''));
 }

@@ -185,3 +185,36 @@ test('connect fails with a clear error when nothing listens', async () => {
     /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1 within 600 ms .*is nats-server running/,
   );
 });
+
+test('a dead letter that cannot be written is retried in place: later messages of its key wait for it', async () => {
+  const s5 = newSessionId();
+  const handled: string[] = [];
+  await bus.jsm.streams.delete(STREAMS.dlq); // dead-letter publishes fail until it is back
+  const handle = await consume(bus, {
+    stream: STREAMS.events,
+    consumer: 'dlq-order-test',
+    config: durableConsumer('dlq-order-test', subjects.eventsAll, { deliver_policy: 'new' as never }),
+    decode: (m) => decodeEvent(m.data),
+    keyOf: (e) => e.sessionId,
+    handle: async (e) => {
+      if (e.sessionId !== s5) return;
+      if (e.sttFinal!.text === 'rejected') throw new PermanentError('REJECTED', 'not for this session');
+      handled.push(e.sttFinal!.text);
+    },
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    await bus.publishEvent(final('rejected', s5));
+    await bus.publishEvent(final('later', s5));
+    // It used to be nak'ed (1 s) and the later message of the key ran first: out of order.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.deepEqual(handled, [], 'the later message waits while the dead letter cannot be written');
+    await provision(bus.nc, bus.jsm);
+    await eventually(() => handled.length === 1, 'the later message handled once the dead letter is written');
+    const dl = (await dlqMessages()).filter((d) => d.subject.includes(s5));
+    assert.deepEqual(dl.map((d) => d.reason), ['permanent_error']);
+  } finally {
+    await provision(bus.nc, bus.jsm);
+    await handle.stop();
+  }
+});

@@ -8,5 +8,5 @@ export { SyntheticCaller, type SyntheticCallerOptions } from './caller';
 export { checkHistory, summarizeViolations, type CheckResult, type Violation, type ViolationKind } from './checker';
 export { ReplicaSet, type Replica, type Crash, type ReplicaSetOptions } from './replicas';
 export { fetchFinals, settledFinals, leaseOwners, readDlq, countBy, type DeadLetter } from './observe';
-export { injectBadEvents, type BadKind, type Injected, type InjectOptions } from './inject';
+export { injectBadEvents, planBadEvents, type BadKind, type BadMessage, type Injected, type InjectOptions } from './inject';
 export { Scenario, ORCHESTRATOR_MAIN, orchestratorEnv, type ScenarioOptions, type ScenarioResult } from './scenario';

@@ -43,7 +43,7 @@ const DEFAULT_WEIGHTS: Record<BadKind, number> = {
   out_of_order: 0.15,
 };
 
-interface Msg {
+export interface BadMessage {
   kind: BadKind;
   subject: string;
   data: Uint8Array;
@@ -53,10 +53,20 @@ interface Msg {
 
 const enc = new TextEncoder();
 
-export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injected[]> {
+/** The bad messages to publish, as jobs (each published in order), from the seed alone. */
+export function planBadEvents(o: Omit<InjectOptions, 'concurrency'>, partitions: number): BadMessage[][] {
   if (o.goodSessions.length < 2) throw new Error('injectBadEvents needs at least two good sessions');
-  const rng = createRng(o.seed);
-  const P = bus.partitions;
+  // Its own stream: drawn from the scripts' seed itself, the ghost ids repeated the scripts' draws
+  // and "unknown" sessions could be live calls (seed 777: bad:777:232 was a real turn of s36).
+  const rng = createRng(o.seed ^ 0x1badba5e);
+  const P = partitions;
+  const live = new Set(o.goodSessions);
+  const ghostId = (): string => {
+    for (;;) {
+      const id = seededSessionId(rng);
+      if (!live.has(id)) return id;
+    }
+  };
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
   const kinds = Object.keys(weights) as BadKind[];
   const total = kinds.reduce((a, k) => a + weights[k], 0);
@@ -73,7 +83,7 @@ export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injec
   const duplicable = o.realEvents.filter((e) => e.source === 'synthetic-caller');
 
   // Jobs: each is published in order (an out-of-order group must arrive in its bad order).
-  const jobs: Msg[][] = [];
+  const jobs: BadMessage[][] = [];
   let n = 0;
   while (n < o.count) {
     const kind = pickKind();
@@ -95,7 +105,7 @@ export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injec
       jobs.push([{ kind, subject: subjects.event(a, 'STT_FINAL', P), data: bad, msgId: id, expect: 'invalid' }]);
       n++;
     } else if (kind === 'unknown_session') {
-      const ghost = seededSessionId(rng);
+      const ghost = ghostId();
       jobs.push([{ kind, subject: subjects.event(ghost, 'STT_FINAL', P), data: encodeEvent(ev(ghost, 'STT_FINAL', id)), msgId: id, expect: 'unknown_session' }]);
       n++;
     } else if (kind === 'wrong_session') {
@@ -112,7 +122,7 @@ export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injec
     } else {
       // A session's events out of order: a final before the call started, then the start, then a
       // second start (a call cannot start twice).
-      const v = seededSessionId(rng);
+      const v = ghostId();
       jobs.push([
         { kind, subject: subjects.event(v, 'STT_FINAL', P), data: encodeEvent(ev(v, 'STT_FINAL', `${id}:a`)), msgId: `${id}:a`, expect: 'unknown_session' },
         { kind, subject: subjects.event(v, 'CALL_STARTED', P), data: encodeEvent(ev(v, 'CALL_STARTED', `${id}:b`)), msgId: `${id}:b`, expect: 'applied' },
@@ -121,7 +131,11 @@ export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injec
       n += 3;
     }
   }
+  return jobs;
+}
 
+export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injected[]> {
+  const jobs = planBadEvents(o, bus.partitions);
   const out: Injected[] = [];
   const queue = [...jobs];
   await Promise.all(
@@ -137,7 +151,7 @@ export async function injectBadEvents(bus: Bus, o: InjectOptions): Promise<Injec
   return out;
 }
 
-async function publishRetrying(bus: Bus, m: Msg): Promise<{ seq: number; duplicate: boolean }> {
+async function publishRetrying(bus: Bus, m: BadMessage): Promise<{ seq: number; duplicate: boolean }> {
   for (let attempt = 1; ; attempt++) {
     try {
       const ack = await bus.js.publish(m.subject, m.data, { msgID: m.msgId });

@@ -2,6 +2,10 @@
 // Ordered consumers re-create themselves after a server restart or a gap and resume after the last
 // sequence seen, so the recorder itself neither loses nor repeats a message (it also drops a
 // repeated stream sequence defensively: a repeat would otherwise look like a system duplicate).
+// One case they do not recover from: in a cluster an ordered consumer is an R1 ephemeral on one
+// node; when that node dies, nats.js keeps asking for the consumer's info (which now times out
+// instead of saying "not found") and never re-creates it. So the recorder watches heartbeats and
+// starts a new ordered consumer after the last sequence it saw.
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Bus } from '@switchboard/bus';
 import { COMMAND_TARGETS, STREAMS, decodeCommand, decodeEvent, sessionIdOfSubject, type CommandTarget } from '@switchboard/contracts';
@@ -19,7 +23,10 @@ export class HistoryRecorder {
   readonly #eventListeners: EventListener[] = [];
   readonly #commandListeners: CommandListener[] = [];
   readonly #lastSeq = new Map<string, number>();
-  readonly #subs: ConsumerMessages[] = [];
+  readonly #subs = new Map<string, ConsumerMessages>();
+  #stopped = false;
+  /** ordered consumers re-created by the recorder after missed heartbeats */
+  restarts = 0;
   /** messages that did not decode as commands (should be none: the orchestrator builds them) */
   readonly undecodableCommands: Array<{ target: CommandTarget; seq: number; error: string }> = [];
 
@@ -46,7 +53,8 @@ export class HistoryRecorder {
   }
 
   async #follow(stream: string, onMsg: (m: JsMsg) => void): Promise<void> {
-    const c = await this.bus.js.consumers.get(stream, { deliver_policy: DeliverPolicy.All });
+    const from = (this.#lastSeq.get(stream) ?? 0) + 1;
+    const c = await this.bus.js.consumers.get(stream, from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All });
     // Short pulls: with the default 30 s expiry (heartbeat 15 s) an ordered consumer notices a
     // restarted server only ~30 s later, and the caller — which reacts to what it records — stalls.
     const msgs = await c.consume({
@@ -59,7 +67,28 @@ export class HistoryRecorder {
         onMsg(m);
       },
     });
-    this.#subs.push(msgs);
+    this.#subs.set(stream, msgs);
+    void (async () => {
+      for await (const st of msgs.status()) {
+        if (st.type !== 'heartbeats_missed' || this.#stopped) continue;
+        await msgs.close().catch(() => undefined);
+        await this.#refollow(stream, onMsg);
+        return;
+      }
+    })().catch(() => undefined);
+  }
+
+  /** A new ordered consumer after the last sequence seen, retried until the cluster answers. */
+  async #refollow(stream: string, onMsg: (m: JsMsg) => void): Promise<void> {
+    for (let attempt = 1; !this.#stopped; attempt++) {
+      try {
+        await this.#follow(stream, onMsg);
+        this.restarts++;
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
+      }
+    }
   }
 
   #onEvent(m: JsMsg): void {
@@ -108,7 +137,8 @@ export class HistoryRecorder {
   }
 
   async stop(): Promise<void> {
-    for (const s of this.#subs) await s.close().catch(() => undefined);
-    this.#subs.length = 0;
+    this.#stopped = true;
+    for (const s of this.#subs.values()) await s.close().catch(() => undefined);
+    this.#subs.clear();
   }
 }

@@ -6,7 +6,7 @@ import { Bus, provision } from '@switchboard/bus';
 import { STREAMS, encodeEvent, makeEvent, partitionOf, subjects } from '@switchboard/contracts';
 import { createLogger } from '@switchboard/telemetry';
 import { startNatsServer, eventually, type NatsServerHandle } from '@switchboard/testkit';
-import { HistoryRecorder, ReplicaSet, ORCHESTRATOR_MAIN, orchestratorEnv, readDlq, createRng, seededSessionId } from '@switchboard/reliability';
+import { HistoryRecorder, ReplicaSet, ORCHESTRATOR_MAIN, orchestratorEnv, readDlq, createRng, seededSessionId, leaseOwners } from '@switchboard/reliability';
 
 let server: NatsServerHandle;
 let bus: Bus;
@@ -72,4 +72,24 @@ test('an event whose body names another session than its subject reaches neither
   assert.ok(!rec.commands.some((c) => c.command.commandType === 'RAG_QUERY' && (c.command.sessionId === a || c.command.sessionId === b)), 'no turn opened anywhere');
   assert.equal(await state(a), 'LISTENING');
   assert.equal(await state(b), 'LISTENING');
+});
+
+test('a new owner takes the durable away from a live stale owner: no event goes to the stale pull', async () => {
+  const sid = seededSessionId(rng);
+  const p = partitionOf(sid, 16);
+  await emit('CALL_STARTED', sid, `${sid}:start`);
+  await eventually(async () => (await state(sid)) === 'LISTENING', 'listening');
+  await orch.stopAll('SIGTERM');
+  // An owner that does not know it lost the lease yet: nothing unacked, but a pull still open on
+  // the durable. Before, the new owner rewound only when events were unacked, so the final went to
+  // this pull (never acked, redelivered 30 s later and skipped behind SPEECH_STARTED).
+  const durable = await bus.js.consumers.get(STREAMS.events, `orchestrator-p${p}`);
+  const stale = durable.next({ expires: 8_000 }).catch(() => null);
+  await orch.start(1, 'orch3');
+  await eventually(async () => (await leaseOwners(bus, 'orchestrator', 16)).get(p) === 'orch3-a', 'the new owner holds the partition');
+  await new Promise((r) => setTimeout(r, 500)); // its durable is bound
+  await emit('STT_FINAL', sid, `${sid}:final3`);
+  await emit('SPEECH_STARTED', sid, `${sid}:later3`);
+  assert.equal((await stale)?.subject, undefined, 'the stale pull got nothing');
+  await eventually(() => rec.commands.some((c) => c.command.sessionId === sid && c.command.commandType === 'RAG_QUERY'), 'the final opened its turn', 10_000);
 });

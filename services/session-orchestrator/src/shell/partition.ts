@@ -3,7 +3,7 @@
 // Applying an event: reduce → CAS-write state + outbox (fenced) → publish commands with
 // deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
 // re-publishing any outbox left behind.
-import { PermanentError, consume, durableConsumer, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
+import { PermanentError, consume, durableConsumer, isNotFound, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
 import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
@@ -73,11 +73,14 @@ export class PartitionWorker {
     this.#consumer = await consume<Event>(bus, {
       stream: STREAMS.events,
       consumer: name,
-      config: durableConsumer(name, subjects.eventsOfPartition(partition), { max_ack_pending: 4096, ...(await this.#rewindIfAbandoned(name)) }),
+      config: durableConsumer(name, subjects.eventsOfPartition(partition), { max_ack_pending: 4096, ...(await this.#rewindOnTakeover(name)) }),
       decode: (m) => decodeEvent(m.data),
       keyOf: (e) => e.sessionId,
       maxInFlight: this.#d.maxInFlight,
       maxDeliver: 10,
+      // What we hold unhandled when we stop comes again from the successor's rewind, in order.
+      onStop: 'keep',
+      stopIfDeleted: true,
       handle: (e, msg) => {
         // The subject routed it here (partition, actor); a body naming another session would be
         // applied to a session this partition does not own.
@@ -102,7 +105,15 @@ export class PartitionWorker {
       try {
         return await this.#d.slots.run(() => this.apply(e, seq));
       } catch (err) {
-        if (this.#stopped || err instanceof StaleOwnerError || !isRetryable(err)) throw err;
+        if (err instanceof StaleOwnerError) {
+          // A newer owner wrote this session: it owns the partition, whatever our lease still says.
+          // Stop now (keeping what we hold for its rewind) instead of handing events back one by
+          // one, which lets later events of a session overtake earlier ones.
+          this.#d.log.warn({ partition: this.#d.partition, fence: this.#d.fence, err: err.message }, 'partition fenced by a newer owner: stopped serving it');
+          void this.stop();
+          throw err;
+        }
+        if (this.#stopped || !isRetryable(err)) throw err;
         const delay = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
         this.#slog(e.sessionId).warn({ seq, attempt, err: (err as Error).message, retryInMs: delay }, 'apply failed, retrying in place (keeps the session in order)');
         await new Promise((r) => setTimeout(r, delay));
@@ -111,20 +122,26 @@ export class PartitionWorker {
   }
 
   /**
-   * A previous owner that died (kill -9) or froze holding delivered-but-unacked events would keep
-   * them until ack_wait (30 s) while later events of the same sessions reach us and are applied
-   * first; the earlier ones, redelivered afterwards, would then be skipped as "already applied"
-   * (seq <= lastSeq): lost. So a new owner that finds unacked deliveries recreates the durable from
-   * its ack floor: everything after it comes again, in stream order, and what was already applied
-   * is skipped per session by lastSeq.
+   * Per session, "seq <= lastSeq: already applied" is only true if events reach apply in stream
+   * order. A previous owner that died (kill -9) or froze holding delivered-but-unacked events would
+   * keep them until ack_wait (30 s) while later events of the same sessions reach us first; and one
+   * that is alive but does not know it lost the lease still has pull requests open on the durable,
+   * so events are split between it and us, and what it hands back comes after later events. Either
+   * way the earlier event was then skipped as "already applied": lost. So every new owner recreates
+   * the durable from its ack floor: that cancels the old owner's pulls (it stops on "consumer
+   * deleted"), everything after the floor comes again in stream order, and what was applied is
+   * skipped per session by lastSeq.
    */
-  async #rewindIfAbandoned(name: string): Promise<Partial<ConsumerConfig>> {
+  async #rewindOnTakeover(name: string): Promise<Partial<ConsumerConfig>> {
     const { bus, partition, log } = this.#d;
-    const info = await bus.jsm.consumers.info(STREAMS.events, name).catch(() => undefined);
-    if (!info || info.num_ack_pending === 0) return {};
+    const info = await bus.jsm.consumers.info(STREAMS.events, name).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err; // cannot tell what the old owner left: do not serve (the lease is given back and retried)
+    });
+    if (!info) return {};
     const from = info.ack_floor.stream_seq + 1;
     await bus.jsm.consumers.delete(STREAMS.events, name);
-    log.info({ partition, ackPending: info.num_ack_pending, fromSeq: from }, 'partition taken over with unacked events: consumer rewound to its ack floor');
+    log.info({ partition, ackPending: info.num_ack_pending, fromSeq: from }, 'partition taken over: consumer rewound to its ack floor');
     return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from };
   }
 

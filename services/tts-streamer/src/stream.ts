@@ -76,6 +76,8 @@ export interface StreamOptions {
   emit(frame: OutFrame): void;
   /** Called once, right after the first frame went out. */
   onFirstFrame?(at: number): void;
+  /** Frames before this one are not sent (they went out from another replica that died). */
+  startSeq?: number;
   now?: () => number;
 }
 
@@ -92,13 +94,18 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
   let held: Int16Array | undefined;
 
   async function send(pcm: Int16Array, last: boolean): Promise<boolean> {
+    if (seq < (opts.startSeq ?? 0)) {
+      seq++;
+      return !signal.aborted;
+    }
     if (anchor !== undefined) {
       const wait = frameDueAt(anchor, seq, opts.aheadMs) - now();
       if (wait > 1) await sleep(wait, signal);
     }
     if (signal.aborted) return false;
     const capturedAt = Date.now();
-    if (anchor === undefined) anchor = now();
+    // A resumed stream is paced from its first frame sent, as if the skipped ones had just played.
+    if (anchor === undefined) anchor = now() - seq * FRAME_MS;
     opts.emit({ seq, audioMs: seq * FRAME_MS, pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), last, capturedAt });
     seq++;
     if (firstFrameAt === undefined) {

@@ -156,7 +156,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     // ack_wait is short (a dead replica's speak moves on quickly): say we are alive more often.
     const stopWorking = keepWorking(msg, opts.ackWaitMs / 3);
     try {
-      await speakOnce(cmd, h);
+      await speakOnce(cmd, msg, h);
     } finally {
       stopWorking();
     }
@@ -165,7 +165,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   /** A cancelled utterance has no last frame: its frames just stop. */
   const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
 
-  async function speakOnce(cmd: Command, h: HandlerContext): Promise<void> {
+  async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -268,6 +268,8 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         aheadMs: opts.aheadMs,
         signal: live.signal,
         startSeq,
+        // Frozen for half the ack_wait: the speak may be with another replica already.
+        maxLateMs: opts.ackWaitMs / 2,
         emit: (f) => {
           bus.publishAudioOut(
             AudioFrame.fromPartial({
@@ -293,6 +295,13 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         },
       });
       if (started) await started;
+      if (result.frozen) {
+        // Hand it back at once: whichever replica takes it continues after the last frame out.
+        utterances.inc({ outcome: 'handed_back_frozen' });
+        slog.warn({ framesSent }, 'this replica was frozen mid-utterance; speak handed back to continue elsewhere');
+        msg.nak();
+        return;
+      }
       if (result.cancelled) {
         const reason = live.signal.reason instanceof UtteranceCancelled ? live.signal.reason.reason : 'cancel';
         utterances.inc({ outcome: 'cancelled' });

@@ -42,32 +42,37 @@ after(async () => {
 });
 
 const seqsOf = (sessionId: string, speakId: string): number[] => audio.of(sessionId, speakId).map((f) => f.frame.seq);
+const done = (sessionId: string, speakId: string) =>
+  eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === speakId), `TTS_DONE ${speakId}`, 60_000);
 
-test('kill -9 mid-utterance: another replica continues after the last frame sent, never from the start', async () => {
-  const a = await replica('tts-kill-a');
+/** A replica streams a long utterance of a new call. */
+async function streaming(replicaId: string, frames: number): Promise<{ replica: ChildHandle; sessionId: string; cmd: Awaited<ReturnType<typeof speak>> }> {
+  const a = await replica(replicaId);
   const sessionId = newSessionId();
   const cmd = await speak(bus, { sessionId, text: LONG });
-  await eventually(() => audio.of(sessionId, cmd.speakId).length >= 60, 'replica a streams', 20_000);
+  await eventually(() => audio.of(sessionId, cmd.speakId).length >= frames, `replica ${replicaId} streams`, 20_000);
+  return { replica: a, sessionId, cmd };
+}
+
+test('kill -9 mid-utterance: another replica continues after the last frame sent, never from the start', async () => {
+  const { replica: a, sessionId, cmd } = await streaming('tts-kill-a', 60);
   const b = await replica('tts-kill-b');
   await a.kill('SIGKILL');
   const cut = audio.of(sessionId, cmd.speakId).length;
-  await eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === cmd.speakId), 'TTS_DONE', 30_000);
+  await done(sessionId, cmd.speakId);
   const seqs = seqsOf(sessionId, cmd.speakId);
   assert.ok(seqs.length > cut, `replica b sent the rest (${seqs.length} frames, ${cut} before the kill)`);
   assert.deepEqual(seqs, seqs.map((_, i) => i), 'every frame once, in order: nothing repeated, nothing missing');
   assert.equal(audio.of(sessionId, cmd.speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
-  const done = events.of(sessionId, 'TTS_DONE').filter((e) => e.ttsDone?.speakId === cmd.speakId);
-  assert.equal(done.length, 1);
-  assert.equal(done[0]!.ttsDone!.cancelled, false);
+  const dones = events.of(sessionId, 'TTS_DONE').filter((e) => e.ttsDone?.speakId === cmd.speakId);
+  assert.equal(dones.length, 1);
+  assert.equal(dones[0]!.ttsDone!.cancelled, false);
   assert.ok(b.lines.some((l) => l.includes('redelivered speak resumes after the frames already sent')), 'replica b says where it resumed');
   await b.kill('SIGTERM');
 });
 
 test('a later utterance of the call waits for the one another replica streams; a cancelled one does not hold it back', async () => {
-  const a = await replica('tts-order-a');
-  const sessionId = newSessionId();
-  const first = await speak(bus, { sessionId, text: LONG });
-  await eventually(() => audio.of(sessionId, first.speakId).length >= 10, 'replica a streams', 20_000);
+  const { replica: a, sessionId, cmd: first } = await streaming('tts-order-a', 10);
   // Later utterances of the call while a streams the first: those a pulls queue behind it (one
   // at a time per session on a replica); those b pulls must wait for a's last frame.
   const b = await replica('tts-order-b');
@@ -78,7 +83,7 @@ test('a later utterance of the call waits for the one another replica streams; a
     later.push({ ...s, by });
   }
   assert.ok(later.some((l) => l.by === 'b'), 'replica b took one of the later utterances');
-  for (const l of later) await eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === l.speakId), 'later done', 60_000);
+  for (const l of later) await done(sessionId, l.speakId);
   const order = audio.of(sessionId).map((f) => f.frame.speakId);
   const firstEnds = order.lastIndexOf(first.speakId);
   for (const l of later) {

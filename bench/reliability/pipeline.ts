@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { startNatsServer } from '@switchboard/testkit';
-import { PipelineScenario, createRng, summarizeViolations, type ReplicaSet } from '../../tools/reliability/src/index';
+import { PipelineFaults, PipelineScenario, createRng, summarizeViolations } from '../../tools/reliability/src/index';
 
 const { values } = parseArgs({
   options: {
@@ -46,62 +46,34 @@ const sc = new PipelineScenario({
 const t0 = Date.now();
 await sc.setUp();
 process.stderr.write(`set up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${sc.sets().map((s) => `${s.service} ×${s.replicas.size}`).join(', ')}\n`);
-const rng = createRng(SEED ^ 0xbe7c);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const killsBy: Record<string, number> = {};
-const pausesBy: Record<string, number> = {};
+const faults = new PipelineFaults(sc);
 let finished = false;
-
-// A service whose replacement is still starting is not hit again until it is ready: two
-// replicas of a service down at once would only measure the outage, not the hand-over.
-const starting = new Map<string, Promise<unknown>>();
-
-async function killer(s: PipelineScenario): Promise<void> {
-  for (let k = 0; k < KILLS && !finished; k++) {
-    await sleep(rng.int(GAP_MIN, GAP_MAX));
-    const ready = s.sets().filter((set) => !starting.has(set.service) && set.replicas.size > 1);
-    if (ready.length === 0) {
-      k--;
-      continue;
-    }
-    const set: ReplicaSet = rng.pick(ready);
-    const { replacement } = await set.killRandom(rng, { restart: true, waitReady: false });
-    killsBy[set.service] = (killsBy[set.service] ?? 0) + 1;
-    if (replacement) {
-      const p = set.waitReady(replacement).catch(() => undefined).finally(() => starting.delete(set.service));
-      starting.set(set.service, p);
-    }
-    if ((k + 1) % 10 === 0) process.stderr.write(`kills ${k + 1}/${KILLS} ${JSON.stringify(killsBy)}, finished calls ${s.caller.finishedCount()}/${s.scripts.length}\n`);
-  }
-}
-
-/** Slow consumers: a worker replica stops (SIGSTOP) for a while — below and above ack_wait and the lease TTL — then goes on. */
-async function pauser(s: PipelineScenario): Promise<void> {
-  const prng = createRng(SEED ^ 0x51e9);
-  for (let k = 0; k < PAUSES && !finished; k++) {
-    await sleep(prng.int(GAP_MIN, GAP_MAX));
-    const sets = [...s.workers.values()].filter((set) => !starting.has(set.service) && set.replicas.size > 1);
-    if (sets.length === 0) continue;
-    const set = prng.pick(sets);
-    await set.pauseRandom(prng, prng.int(PAUSE_MIN, PAUSE_MAX)).catch(() => undefined);
-    pausesBy[set.service] = (pausesBy[set.service] ?? 0) + 1;
-  }
-}
-
-const result = await sc.run(async (s) => {
-  const p = s as PipelineScenario;
-  await Promise.all([killer(p), pauser(p)]);
-  finished = true;
+const result = await sc.run(async () => {
+  await Promise.all([
+    faults.killRandomReplicas(createRng(SEED ^ 0xbe7c), {
+      count: KILLS,
+      gapMs: [GAP_MIN, GAP_MAX],
+      stopped: () => finished,
+      onProgress: (k, by, what) => {
+        if (process.env['BENCH_DEBUG']) process.stderr.write(`${new Date().toISOString()} ${what}\n`);
+        if (k % 10 === 0) process.stderr.write(`kills ${k}/${KILLS} ${JSON.stringify(by)}, finished calls ${sc.caller.finishedCount()}/${sc.scripts.length}\n`);
+      },
+    }),
+    faults.pauseRandomWorkers(createRng(SEED ^ 0x51e9), { count: PAUSES, gapMs: [GAP_MIN, GAP_MAX], pauseMs: [PAUSE_MIN, PAUSE_MAX],
+      stopped: () => finished,
+      onProgress: (_, __, what) => void (process.env['BENCH_DEBUG'] && process.stderr.write(`${new Date().toISOString()} ${what}\n`)),
+    }),
+  ]);
 }, Number(values['budget-s']) * 1000);
 finished = true;
 
 const c = result.check;
 const w = result.workers;
-const kills = Object.values(killsBy).reduce((a, b) => a + b, 0);
+const kills = faults.kills;
 const crashes = sc.sets().flatMap((s) => s.crashes.map((x) => `${s.service}/${x.id} (code ${x.code})`));
 console.log(`reliability bench (pipeline) — seed ${SEED}, ${sc.scripts.length} calls (${sc.scripts.filter((x) => x.audio).length} speaking real audio), ${sc.sets().map((s) => s.service).join(', ')}`);
-console.log(`kills (kill -9)              ${kills}  ${JSON.stringify(killsBy)}`);
-console.log(`pauses (SIGSTOP ${PAUSE_MIN}–${PAUSE_MAX} ms)   ${Object.values(pausesBy).reduce((a, b) => a + b, 0)}  ${JSON.stringify(pausesBy)}`);
+console.log(`kills (kill -9)              ${kills}  ${JSON.stringify(faults.killsBy)}`);
+console.log(`pauses (SIGSTOP ${PAUSE_MIN}–${PAUSE_MAX} ms)   ${faults.pauses}  ${JSON.stringify(faults.pausesBy)}`);
 console.log(`replica crashes on their own ${crashes.length}${crashes.length ? `: ${crashes.join(', ')}` : ''}`);
 console.log(`events / commands checked    ${c.eventsChecked} / ${c.commandsChecked}`);
 console.log(`lost (events + commands)     ${c.lost}  (${c.lostEvents} + ${c.lostCommands})`);

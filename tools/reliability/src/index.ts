@@ -14,3 +14,4 @@ export { PipelineScenario, WORKER_SERVICES, type WorkerService, type PipelineOpt
 export { checkWorkers, type WorkerCheckResult, type WorkerViolation, type WorkerViolationKind, type WorkerCheckInput } from './worker-checker';
 export { PlayoutStandIn, type RecordedFrame } from './playout';
 export { AudioCallers, AUDIO_PHRASES } from './audio-caller';
+export { PipelineFaults, type FaultPlan } from './pipeline-faults';

@@ -5,7 +5,9 @@
 // off voice.audio.out, and report PLAYBACK_STARTED/DONE like the gateway would.
 // voice-to-voice = first agent audio frame received − real end of the caller's speech.
 // Floor, measured in the same run: bare JetStream publish→consume round trip.
-//   node --import tsx bench/load/run.ts [--levels 1,2,4,8,12] [--turns 3] [--replicas 1]
+// Per level: CPU per service (cores, and per call) from /proc/<pid>/stat, and memory: the peak
+// resident set of all service processes above their idle size, per call (/proc/<pid>/status).
+//   node --import tsx bench/load/run.ts [--levels 1,2,4,8,12] [--turns 3] [--replicas 1] [--stt-workers N]
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     levels: { type: 'string', default: '1,2,4,6,8' },
     turns: { type: 'string', default: '3' },
     replicas: { type: 'string', default: '1' },
+    'stt-workers': { type: 'string' },
   },
 });
 const LEVELS = values.levels!.split(',').map(Number);
@@ -54,7 +57,7 @@ async function floorMs(): Promise<number> {
 const floor = await floorMs();
 
 // ---- services as real processes ----
-const env = { NATS_URL: server.url, PARTITIONS: String(PARTITIONS), LOG_LEVEL: 'warn', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0', FILLER_AFTER_MS: '60000', NO_INPUT_MS: '600000' };
+const env = { ...(values['stt-workers'] ? { STT_WORKERS: values['stt-workers'] } : {}), NATS_URL: server.url, PARTITIONS: String(PARTITIONS), LOG_LEVEL: 'warn', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', GRPC_PORT: '0', FILLER_AFTER_MS: '60000', NO_INPUT_MS: '600000' };
 const procs: Array<{ name: string; child: ChildHandle }> = [];
 for (const name of ['session-orchestrator', 'rag-worker', 'tts-streamer', 'stt-adapter']) {
   for (let i = 0; i < REPLICAS; i++) {
@@ -64,6 +67,17 @@ for (const name of ['session-orchestrator', 'rag-worker', 'tts-streamer', 'stt-a
 }
 for (const p of procs) await p.child.waitForLine(/ ready"/, 120_000);
 await new Promise((r) => setTimeout(r, 1500)); // leases settle
+
+/** Resident set size in MB (VmRSS). */
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+const totalRss = (): number => procs.reduce((a, p) => a + rssMb(p.child.pid), 0);
 
 function cpuSeconds(pid: number): number {
   try {
@@ -173,6 +187,9 @@ async function runCaller(sessionId: string, turns: number, results: TurnResult[]
 const rows: Array<{ n: number; p50: number; p95: number; ok: number; total: number; cpu: Record<string, number> }> = [];
 for (const n of LEVELS) {
   const cpu0 = new Map(procs.map((p) => [p.child.pid, cpuSeconds(p.child.pid)]));
+  const rss0 = totalRss();
+  let rssPeak = rss0;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, totalRss())), 500);
   const w0 = performance.now();
   const results: TurnResult[] = [];
   await Promise.all(Array.from({ length: n }, async (_, i) => {
@@ -180,6 +197,7 @@ for (const n of LEVELS) {
     await runCaller(newSessionId(), TURNS, results);
   }));
   const wall = (performance.now() - w0) / 1000;
+  clearInterval(sampler);
   const cpu: Record<string, number> = {};
   for (const p of procs) cpu[p.name] = (cpu[p.name] ?? 0) + (cpuSeconds(p.child.pid) - cpu0.get(p.child.pid)!) / wall;
   const okOnes = results.filter((r) => r.ok).map((r) => r.v2v);
@@ -187,7 +205,11 @@ for (const n of LEVELS) {
   for (const k of Object.keys(stageSamples)) delete stageSamples[k];
   const s = summarize(okOnes);
   rows.push({ n, p50: s.p50, p95: s.p95, ok: okOnes.length, total: results.length, cpu });
-  console.log(`calls ${String(n).padStart(3)}: voice-to-voice p50 ${fmt(s.p50, 0)} ms p95 ${fmt(s.p95, 0)} ms, turns ok ${okOnes.length}/${results.length}, CPU (cores) ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}\n           stage p50 ms (orchestrator clock): ${stages}`);
+  console.log(
+    `calls ${String(n).padStart(3)}: voice-to-voice p50 ${fmt(s.p50, 0)} ms p95 ${fmt(s.p95, 0)} ms, turns ok ${okOnes.length}/${results.length}, CPU (cores) ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}` +
+      `\n           CPU per call (cores): ${Object.entries(cpu).map(([k, v]) => `${k} ${fmt(v / n, 3)}`).join(', ')}; memory: services ${fmt(rss0, 0)} MB idle, peak +${fmt(rssPeak - rss0, 0)} MB = ${fmt((rssPeak - rss0) / n, 1)} MB per call` +
+      `\n           stage p50 ms (orchestrator clock): ${stages}`,
+  );
   if (s.p95 > 1000 || okOnes.length < results.length) break;
 }
 const sustained = rows.filter((r) => r.p95 <= 1000 && r.ok === r.total).at(-1);

@@ -1,6 +1,7 @@
 // @switchboard/bus — the JetStream layer every service uses.
 export { Bus, HEADERS, describeMsg, dlqReasonFor, type BusOptions, type PublishOptions, type DeadLetterInput, type DlqReason } from './bus';
 export { consume, subscribeOrdered, replicaConsumerName, type ConsumeOptions, type ConsumerHandle, type HandlerContext, type OrderedSubscription } from './consume';
+export { keepWorking } from './working';
 export { BusError, PermanentError, isRetryable, errorCode } from './errors';
 export { KeyedExecutor, type KeyedExecutorStats } from './keyed-executor';
 export { PartitionLeases, type PartitionLeasesOptions, type LeaseCallbacks } from './leases';

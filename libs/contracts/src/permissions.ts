@@ -131,7 +131,15 @@ export function permissionsFor(principal: Principal): SubjectPermissions {
       subscribe = [INBOX, ...ownCommands(principal)];
       break;
     case 'tts-streamer':
-      publish = [...common(principal), subjects.audioOutAll, ...consumeStream(STREAMS.cmd.tts)];
+      publish = [
+        ...common(principal),
+        subjects.audioOutAll,
+        ...consumeStream(STREAMS.cmd.tts),
+        // A session's last agent-audio frame (one utterance at a time across replicas; where a
+        // redelivered speak resumes) and its last TTS_STARTED.
+        `$JS.API.STREAM.MSG.GET.${STREAMS.audioOut}`,
+        `$JS.API.STREAM.MSG.GET.${STREAMS.events}`,
+      ];
       subscribe = [INBOX, ...ownCommands(principal)];
       break;
     case PROVISIONER:

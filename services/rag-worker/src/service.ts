@@ -15,6 +15,12 @@ export const RagWorkerConfigSchema = z.object({
   COMPANY_NAME: z.string().min(1).optional(),
   MAX_IN_FLIGHT: int(1, 1024).default(16),
   MAX_DELIVER: int(1, 20).default(3),
+  /**
+   * ack_wait of the shared query consumer: queries a dead replica had pulled go to another replica
+   * this soon (the server redelivers unacked messages after it). Live handlers report progress
+   * every third of it, so a slow answer (an LLM) is not redelivered while it is being written.
+   */
+  ACK_WAIT_MS: int(1_000, 120_000).default(4_000),
   /** Redelivery delays after a retryable failure, comma-separated ms. */
   RETRY_BACKOFF_MS: z
     .string()
@@ -83,6 +89,7 @@ export const ragWorkerService: ServiceDefinition<typeof RagWorkerConfigSchema> =
     const worker = await createRagWorker(ctx, engine, {
       maxInFlight: c.MAX_IN_FLIGHT,
       maxDeliver: c.MAX_DELIVER,
+      ackWaitMs: c.ACK_WAIT_MS,
       backoffMs: c.RETRY_BACKOFF_MS,
       queryBudgetMs: c.QUERY_BUDGET_MS,
       cancelMemoryTtlMs: c.CANCEL_MEMORY_TTL_MS,

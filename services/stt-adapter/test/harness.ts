@@ -5,6 +5,7 @@ import { Bus, provision } from '@switchboard/bus';
 import { AudioFrame, AudioSource, STREAMS, decodeEvent, makeCommand, newId, type Event, type MicState } from '@switchboard/contracts';
 import { createLogger } from '@switchboard/telemetry';
 import { frames20ms, type PcmAudio } from '@switchboard/speech';
+import { spawnNode, type ChildHandle } from '@switchboard/testkit';
 
 export const PARTITIONS = 16;
 
@@ -14,6 +15,25 @@ export const PARTITIONS = 16;
  * another, so a starved main thread lost 1 s leases mid-call. The failover test uses 1 s.
  */
 export const TEST_LEASE_TTL_MS = 3000;
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
+/** A real stt-adapter process for kill -9 tests: one recogniser thread, two decoders, 1 s leases. */
+export function spawnAdapter(url: string, replicaId: string): ChildHandle {
+  return spawnNode(MAIN, { env: { ...adapterEnv(url, { STT_WORKERS: '1', STT_POOL_MAX: '2', STT_SESSION_IDLE_MS: '5000', LEASE_TTL_MS: '1000' }), REPLICA_ID: replicaId } });
+}
+
+/** The HTTP port from a replica's ready line. */
+export async function portOf(child: ChildHandle): Promise<number> {
+  const ready = await child.waitForLine(/stt-adapter ready/, 60_000);
+  return (JSON.parse(ready) as { port: number }).port;
+}
+
+/** The partitions a replica serves (GET /sessions). */
+export async function owned(port: number): Promise<number[]> {
+  const r = await fetch(`http://127.0.0.1:${port}/sessions`);
+  return ((await r.json()) as { partitions: number[] }).partitions;
+}
 
 export async function producerBus(url: string, leaseTtlMs = TEST_LEASE_TTL_MS): Promise<Bus> {
   const bus = await Bus.connect({ servers: url, service: 'test-producer', log: createLogger({ service: 'test-producer', level: 'warn' }), partitions: PARTITIONS });

@@ -49,6 +49,17 @@ export const TtsConfigSchema = z.object({
   TTS_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
   /** Deliveries of a speak command before it is dead-lettered (the turn then gets an ERROR event). */
   TTS_MAX_DELIVER: z.coerce.number().int().min(1).max(20).default(3),
+  /**
+   * ack_wait of the shared speak consumer: a replica that dies mid-utterance has its speak handed
+   * to another replica this soon (which continues after the frames already sent). Live handlers
+   * report progress every third of it.
+   */
+  TTS_ACK_WAIT_MS: z.coerce.number().int().min(1_000).max(60_000).default(4_000),
+  /**
+   * Another replica's utterance of the same call holds this one back until its last frame (or
+   * its cancel); frames that stopped this long ago mean that replica is gone.
+   */
+  TTS_SESSION_STALL_MS: z.coerce.number().int().min(100).max(10_000).default(1_500),
   /** A speak command older than this (a backlog after an outage) is not spoken: TTS_DONE cancelled. */
   TTS_SPEAK_MAX_AGE_MS: z.coerce.number().int().min(1_000).default(15_000),
   /** How long a cancel is remembered, so a speak that arrives after its cancel stays silent. */

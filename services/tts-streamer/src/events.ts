@@ -15,8 +15,11 @@ export interface SpeakRef {
 /** Extra context carried in event metadata (string values, capped by the contracts). */
 export type EventMeta = Record<string, string>;
 
+/** TTS_STARTED's id: a replica that takes over a redelivered speak looks it up. */
+export const ttsStartedId = (commandId: string): string => `${commandId}:started`;
+
 function init(ref: SpeakRef, suffix: string, meta: EventMeta) {
-  return { sessionId: ref.sessionId, source: SOURCE, eventId: `${ref.commandId}:${suffix}`, correlationId: ref.turnId, metadata: capMeta(meta) };
+  return { sessionId: ref.sessionId, source: SOURCE, eventId: suffix === 'started' ? ttsStartedId(ref.commandId) : `${ref.commandId}:${suffix}`, correlationId: ref.turnId, metadata: capMeta(meta) };
 }
 
 export function ttsStarted(ref: SpeakRef, timeToFirstAudioMs: number, meta: EventMeta = {}): Event {

@@ -26,6 +26,8 @@ export function defineTtsStreamerService(deps: TtsServiceDeps = {}): ServiceDefi
         maxInFlight: c.TTS_MAX_IN_FLIGHT,
         maxDeliver: c.TTS_MAX_DELIVER,
         speakMaxAgeMs: c.TTS_SPEAK_MAX_AGE_MS,
+        ackWaitMs: c.TTS_ACK_WAIT_MS,
+        sessionStallMs: c.TTS_SESSION_STALL_MS,
         cancelMemoryTtlMs: c.TTS_CANCEL_MEMORY_TTL_MS,
         cancelMemoryMax: c.TTS_CANCEL_MEMORY_MAX,
         cancelConsumerInactiveMs: c.TTS_CANCEL_CONSUMER_INACTIVE_MS,

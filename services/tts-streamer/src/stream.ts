@@ -64,6 +64,8 @@ export interface StreamResult {
   frames: number;
   audioMs: number;
   cancelled: boolean;
+  /** Stopped because a frame came due `maxLateMs` ago: this process was frozen (see StreamOptions). */
+  frozen?: boolean;
   /** Unix ms of the first frame, when there was one. */
   firstFrameAt?: number;
 }
@@ -76,6 +78,13 @@ export interface StreamOptions {
   emit(frame: OutFrame): void;
   /** Called once, right after the first frame went out. */
   onFirstFrame?(at: number): void;
+  /** Frames before this one are not sent (they went out from another replica that died). */
+  startSeq?: number;
+  /**
+   * A frame this late means the process was frozen (SIGSTOP, a stalled VM) long enough for the
+   * speak to be redelivered to another replica, which continues the utterance: stop sending.
+   */
+  maxLateMs?: number;
   now?: () => number;
 }
 
@@ -90,15 +99,25 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
   // One frame is held back: only when the next one exists (or the source ended) is it known
   // whether it is the last.
   let held: Int16Array | undefined;
+  let frozen = false;
 
   async function send(pcm: Int16Array, last: boolean): Promise<boolean> {
+    if (seq < (opts.startSeq ?? 0)) {
+      seq++;
+      return !signal.aborted;
+    }
     if (anchor !== undefined) {
       const wait = frameDueAt(anchor, seq, opts.aheadMs) - now();
       if (wait > 1) await sleep(wait, signal);
     }
     if (signal.aborted) return false;
+    if (anchor !== undefined && opts.maxLateMs !== undefined && now() - frameDueAt(anchor, seq, opts.aheadMs) > opts.maxLateMs) {
+      frozen = true;
+      return false;
+    }
     const capturedAt = Date.now();
-    if (anchor === undefined) anchor = now();
+    // A resumed stream is paced from its first frame sent, as if the skipped ones had just played.
+    if (anchor === undefined) anchor = now() - seq * FRAME_MS;
     opts.emit({ seq, audioMs: seq * FRAME_MS, pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), last, capturedAt });
     seq++;
     if (firstFrameAt === undefined) {
@@ -112,6 +131,7 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
     frames: seq,
     audioMs: seq * FRAME_MS,
     cancelled,
+    ...(frozen ? { frozen } : {}),
     ...(firstFrameAt !== undefined ? { firstFrameAt } : {}),
   });
 

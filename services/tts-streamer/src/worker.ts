@@ -4,8 +4,8 @@
 // the utterance if it streams it here, and remembers the cancel in case the speak comes later).
 // Events carry ids derived from the command id; audio frames are core publishes.
 import { performance } from 'node:perf_hooks';
-import type { JsMsg } from '@nats-io/jetstream';
-import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, keepWorking, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
@@ -13,6 +13,7 @@ import { sessionLogger } from '@switchboard/telemetry';
 import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
+import { lastFrameReader, resumeOf, startedReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
 import { streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
@@ -24,6 +25,10 @@ export interface TtsStreamerOptions {
   maxInFlight: number;
   maxDeliver: number;
   backoffMs?: readonly number[];
+  /** ack_wait of the speak consumer: how soon a dead replica's speak goes to another replica. */
+  ackWaitMs: number;
+  /** Another replica's utterance of the same call whose frames stopped this long ago is taken as dead. */
+  sessionStallMs: number;
   speakMaxAgeMs: number;
   cancelMemoryTtlMs: number;
   cancelMemoryMax: number;
@@ -82,6 +87,16 @@ const concat = (chunks: readonly Int16Array[]): Int16Array => {
   return out;
 };
 
+/** Holds the first chunk back until `gate` resolves (the gate runs while the engine synthesizes). */
+async function* after(gate: Promise<unknown>, source: AsyncIterable<Int16Array>): AsyncGenerator<Int16Array> {
+  let first = true;
+  for await (const chunk of source) {
+    if (first) await gate;
+    first = false;
+    yield chunk;
+  }
+}
+
 async function* collecting(source: AsyncIterable<Int16Array>, into: Int16Array[]): AsyncGenerator<Int16Array> {
   for await (const chunk of source) {
     into.push(chunk);
@@ -96,6 +111,8 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   // A redelivered speak (lost ack) that this replica already streamed is not spoken twice.
   const spoken = new ExpiringSet({ ttlMs: 10 * 60_000, maxEntries: 10_000 });
   const cancelConsumer = cancelConsumerName(ctx.replicaId);
+  const readLast = lastFrameReader(bus);
+  const startedBefore = startedReader(bus);
 
   const ttfa = metrics.histogram('tts_time_to_first_audio_ms', 'speak command timestamp → first audio frame published', ['source', 'kind']);
   const synthFirst = metrics.histogram('tts_synthesis_first_chunk_ms', 'speak handled → first sentence synthesized (cache misses)');
@@ -135,7 +152,20 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     cacheSize.set(cache.size);
   }
 
-  async function onSpeak(cmd: Command, _msg: JsMsg, h: HandlerContext): Promise<void> {
+  async function onSpeak(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
+    // ack_wait is short (a dead replica's speak moves on quickly): say we are alive more often.
+    const stopWorking = keepWorking(msg, opts.ackWaitMs / 3);
+    try {
+      await speakOnce(cmd, msg, h);
+    } finally {
+      stopWorking();
+    }
+  }
+
+  /** A cancelled utterance has no last frame: its frames just stop. */
+  const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
+
+  async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -159,6 +189,33 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       await bus.publishEvent(ttsDone(ref, 0, true, { reason: 'cancelled_before_start' }));
       return;
     }
+    // Redelivered (its replica died, or an ack was lost): continue after the last frame that
+    // went out, never from the start again.
+    let startSeq = 0;
+    if (h.deliveryCount > 1) {
+      const [last, started] = await Promise.all([readLast(ref.sessionId), startedBefore(ref.sessionId, cmd.commandId)]);
+      const r = resumeOf(last, ref.speakId, started);
+      if ('done' in r || 'superseded' in r) {
+        cancels.end(live);
+        const audioMs = 'done' in r && last ? (last.seq + 1) * 20 : 0;
+        utterances.inc({ outcome: 'done' in r ? 'already_spoken' : 'superseded' });
+        slog.info({ resume: 'done' in r ? 'already_spoken' : 'superseded' }, 'redelivered speak not spoken again');
+        if ('done' in r) await bus.publishEvent(ttsStarted(ref, 0));
+        await bus.publishEvent(ttsDone(ref, audioMs, 'superseded' in r, 'superseded' in r ? { reason: 'superseded' } : {}));
+        spoken.add(cmd.commandId);
+        return;
+      }
+      startSeq = r.from;
+      if (startSeq > 0) slog.info({ startSeq }, 'redelivered speak resumes after the frames already sent');
+    }
+    // One utterance of a call at a time across replicas: wait for another replica's to end.
+    const turnToSpeak = waitForTurnToSpeak(() => readLast(ref.sessionId), ref.speakId, {
+      stallMs: opts.sessionStallMs,
+      pollMs: 40,
+      budgetMs: opts.speakMaxAgeMs,
+      signal: live.signal,
+      finished: (f) => finished(ref.sessionId, f),
+    }).catch(() => 0);
     inFlight.inc();
     const handledAt = performance.now();
     let framesSent = 0;
@@ -173,7 +230,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         text = cached.text;
         cacheHits.inc({ key });
         slog.debug({ cacheKey: key, textDiffers: s.text !== '' && s.text !== cached.text }, 'served from cache');
-        chunks = cachedChunks(cached.pcm);
+        chunks = after(turnToSpeak, cachedChunks(cached.pcm));
       } else {
         if (key) cacheMisses.inc({ key });
         const limited = limitText(s.text, opts.maxTextChars);
@@ -198,7 +255,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
           }
         };
         collected = key ? [] : undefined;
-        chunks = collected ? collecting(timed(), collected) : timed();
+        chunks = after(turnToSpeak, collected ? collecting(timed(), collected) : timed());
       }
       // Skipped text rides along in event metadata (verbatim, capped), so the call's timeline
       // shows what was not said.
@@ -210,6 +267,9 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         sampleRate: provider.sampleRate,
         aheadMs: opts.aheadMs,
         signal: live.signal,
+        startSeq,
+        // Frozen for half the ack_wait: the speak may be with another replica already.
+        maxLateMs: opts.ackWaitMs / 2,
         emit: (f) => {
           bus.publishAudioOut(
             AudioFrame.fromPartial({
@@ -235,6 +295,13 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         },
       });
       if (started) await started;
+      if (result.frozen) {
+        // Hand it back at once: whichever replica takes it continues after the last frame out.
+        utterances.inc({ outcome: 'handed_back_frozen' });
+        slog.warn({ framesSent }, 'this replica was frozen mid-utterance; speak handed back to continue elsewhere');
+        msg.nak();
+        return;
+      }
       if (result.cancelled) {
         const reason = live.signal.reason instanceof UtteranceCancelled ? live.signal.reason.reason : 'cancel';
         utterances.inc({ outcome: 'cancelled' });
@@ -302,7 +369,13 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       cancelHandle = await consume(bus, {
         stream: STREAMS.cmd.tts,
         consumer: cancelConsumer,
-        config: fanOutConsumer(cancelConsumer, subjects.commandsOfType('tts', 'TTS_CANCEL'), opts.cancelConsumerInactiveMs),
+        // A new replica first replays the cancels of the last speakMaxAge: a speak redelivered to
+        // it (its replica died) may belong to a turn cancelled before this replica existed.
+        config: {
+          ...fanOutConsumer(cancelConsumer, subjects.commandsOfType('tts', 'TTS_CANCEL'), opts.cancelConsumerInactiveMs),
+          deliver_policy: DeliverPolicy.StartTime,
+          opt_start_time: new Date(Date.now() - opts.speakMaxAgeMs - 5_000).toISOString(),
+        },
         decode: decodeOf('TTS_CANCEL'),
         handle: onCancel,
         maxInFlight: 64,
@@ -312,7 +385,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       speaks = await consume(bus, {
         stream: STREAMS.cmd.tts,
         consumer: SPEAK_CONSUMER,
-        config: durableConsumer(SPEAK_CONSUMER, subjects.commandsOfType('tts', 'TTS_SPEAK')),
+        config: durableConsumer(SPEAK_CONSUMER, subjects.commandsOfType('tts', 'TTS_SPEAK'), { ack_wait: opts.ackWaitMs * 1_000_000 }),
         decode: decodeOf('TTS_SPEAK'),
         keyOf: (c) => c.sessionId,
         handle: onSpeak,

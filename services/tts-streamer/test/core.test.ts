@@ -59,6 +59,26 @@ test('frames: 640-byte PCM16 frames, contiguous seq, the tail padded, last only 
   assert.deepEqual(await streamFrames(chunksOf(), empty.opts), { frames: 0, audioMs: 0, cancelled: false });
 });
 
+test('resume: startSeq skips the frames already sent and paces the rest from the first one sent', async () => {
+  const { frames, opts } = collect(new AbortController().signal, 0);
+  const t0 = performance.now();
+  const r = await streamFrames(chunksOf(ramp(320 * 10)), { ...opts, startSeq: 6 });
+  assert.deepEqual(frames.map((f) => f.seq), [6, 7, 8, 9]);
+  assert.equal(r.frames, 10);
+  assert.ok(frames.at(-1)!.last);
+  assert.ok(performance.now() - t0 < 200, 'no wait for the skipped frames');
+});
+
+test('frozen: a frame maxLateMs past due (the process was stopped) ends the stream without sending it', async () => {
+  const { frames, opts } = collect(new AbortController().signal, 0);
+  let clock = 0;
+  const now = () => (clock += frames.length === 3 ? 5_000 : 20);
+  const r = await streamFrames(chunksOf(ramp(320 * 10)), { ...opts, now, maxLateMs: 2_000 });
+  assert.equal(r.frozen, true);
+  assert.equal(frames.length, 3, 'nothing after the freeze');
+  assert.ok(!frames.some((f) => f.last));
+});
+
 test('FrameSplitter keeps at most one partial frame and flushes it zero-padded', () => {
   const s = new FrameSplitter(16000);
   assert.equal(s.push(ramp(100)).length, 0);

@@ -8,7 +8,7 @@ import type { Bus } from '@switchboard/bus';
 import { MicState, SpeakKind, makeEvent, type Command, type EventTypeName } from '@switchboard/contracts';
 import type { RecordedCommand } from './history';
 import type { HistoryRecorder } from './recorder';
-import { supersedingText, type SessionScript } from './script';
+import { supersedingText, type ScriptStep, type SessionScript } from './script';
 
 export interface SyntheticCallerOptions {
   bus: Bus;
@@ -23,6 +23,8 @@ export interface SyntheticCallerOptions {
   /** space CALL_STARTED publishes of the sessions by this much */
   startSpacingMs?: number;
   onError?: (err: Error) => void;
+  /** says a step of an audio script as real speech (the stt-adapter turns it into events) */
+  speak?: (sessionId: string, step: ScriptStep, index: number) => Promise<void>;
 }
 
 interface Live {
@@ -42,7 +44,11 @@ interface Live {
 }
 
 export class SyntheticCaller {
-  readonly #o: Required<Omit<SyntheticCallerOptions, 'onError' | 'standIn'>> & { standIn: { rag: boolean; tts: boolean }; onError: (err: Error) => void };
+  readonly #o: Required<Omit<SyntheticCallerOptions, 'onError' | 'standIn' | 'speak'>> & {
+    standIn: { rag: boolean; tts: boolean };
+    onError: (err: Error) => void;
+    speak: SyntheticCallerOptions['speak'];
+  };
   readonly #live = new Map<string, Live>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #stopped = false;
@@ -61,6 +67,7 @@ export class SyntheticCaller {
       publishBudgetMs: opts.publishBudgetMs ?? 60_000,
       startSpacingMs: opts.startSpacingMs ?? 0,
       onError: opts.onError ?? (() => undefined),
+      speak: opts.speak,
     };
     this.#done = new Promise((r) => (this.#resolveDone = r));
     for (const script of opts.scripts) {
@@ -168,6 +175,11 @@ export class SyntheticCaller {
       if (next <= live.step) return; // an extra OPEN (a duplicate command): the checker reports it
       live.step = next;
       const step = live.script.steps[next]!;
+      const speak = this.#o.speak;
+      if (live.script.audio && speak) {
+        this.#later(step.pauseBeforeMs, () => this.#enqueue(live, () => speak(sid, step, next)));
+        return;
+      }
       this.#later(step.pauseBeforeMs, () =>
         this.#enqueue(live, async () => {
           await this.#emit(sid, 'SPEECH_STARTED', `${sid}:u${next}:ss`, { audioMs: 0 }, '');

@@ -10,3 +10,8 @@ export { ReplicaSet, type Replica, type Crash, type ReplicaSetOptions } from './
 export { fetchFinals, settledFinals, leaseOwners, readDlq, countBy, type DeadLetter } from './observe';
 export { injectBadEvents, planBadEvents, type BadKind, type BadMessage, type Injected, type InjectOptions } from './inject';
 export { Scenario, ORCHESTRATOR_MAIN, orchestratorEnv, type ScenarioOptions, type ScenarioResult } from './scenario';
+export { PipelineScenario, WORKER_SERVICES, type WorkerService, type PipelineOptions, type PipelineResult } from './pipeline';
+export { checkWorkers, type WorkerCheckResult, type WorkerViolation, type WorkerViolationKind, type WorkerCheckInput } from './worker-checker';
+export { PlayoutStandIn, type RecordedFrame } from './playout';
+export { AudioCallers, AUDIO_PHRASES } from './audio-caller';
+export { PipelineFaults, type FaultPlan } from './pipeline-faults';

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { Bus, provision } from '@switchboard/bus';
 import { createLogger } from '@switchboard/telemetry';
-import { SyntheticCaller } from './caller';
+import { SyntheticCaller, type SyntheticCallerOptions } from './caller';
 import { checkHistory, type CheckResult } from './checker';
 import type { History } from './history';
 import { settledFinals } from './observe';
@@ -44,6 +44,10 @@ export interface ScenarioOptions {
   env?: Record<string, string>;
   playMs?: number;
   startSpacingMs?: number;
+  /** which workers the caller stands in for (default both; a pipeline run has real ones) */
+  standIn?: SyntheticCallerOptions['standIn'];
+  /** says a step of an audio script (see AudioCallers) */
+  speak?: SyntheticCallerOptions['speak'];
 }
 
 export interface ScenarioResult {
@@ -89,7 +93,15 @@ export class Scenario {
     });
     await this.orchestrators.start(this.o.replicas ?? 3, 'orch');
     this.recorder = await HistoryRecorder.start(this.bus);
-    this.caller = new SyntheticCaller({ bus: this.bus, recorder: this.recorder, scripts: this.scripts, playMs: this.o.playMs ?? 20, startSpacingMs: this.o.startSpacingMs ?? 2 });
+    this.caller = new SyntheticCaller({
+      bus: this.bus,
+      recorder: this.recorder,
+      scripts: this.scripts,
+      playMs: this.o.playMs ?? 20,
+      startSpacingMs: this.o.startSpacingMs ?? 2,
+      ...(this.o.standIn ? { standIn: this.o.standIn } : {}),
+      ...(this.o.speak ? { speak: this.o.speak } : {}),
+    });
   }
 
   /** Plays the scripts while `faults` runs; returns once both are done (or the budget is spent) and the history is checked. */

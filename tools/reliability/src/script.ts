@@ -21,6 +21,8 @@ export interface SessionScript {
   steps: ScriptStep[];
   /** the caller hangs up (CALL_ENDED) after the last step */
   hangUp: boolean;
+  /** spoken as real audio (the stt-adapter transcribes it): query texts are the recogniser's, not the script's */
+  audio?: boolean;
 }
 
 export interface ScriptOptions {

@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
-import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, keepWorking, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { STREAMS, decodeCommandOf, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import { sessionLogger } from '@switchboard/telemetry';
@@ -20,6 +20,8 @@ export interface RagWorkerOptions {
   maxInFlight: number;
   /** Deliveries of a query before it is dead-lettered (and the turn gets an ERROR event). */
   maxDeliver: number;
+  /** ack_wait of the query consumer (how soon a dead replica's queries move on). */
+  ackWaitMs: number;
   /** Redelivery delays after a retryable failure. */
   backoffMs: readonly number[];
   /** Budget for a query whose command carries no deadline. */
@@ -81,6 +83,16 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
   let state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
 
   async function onQuery(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
+    // ack_wait is short (a dead replica's queries move on quickly): say we are alive more often.
+    const stopWorking = keepWorking(msg, opts.ackWaitMs / 3);
+    try {
+      await answerQuery(cmd, msg, h);
+    } finally {
+      stopWorking();
+    }
+  }
+
+  async function answerQuery(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
     const q = cmd.ragQuery!;
     const ref: QueryRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: q.turnId };
     const qlog = sessionLogger(log, cmd.sessionId, { turnId: q.turnId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -228,7 +240,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
       queries = await consume(bus, {
         stream: STREAMS.cmd.rag,
         consumer: QUERY_CONSUMER,
-        config: durableConsumer(QUERY_CONSUMER, subjects.commandsOfType('rag', 'RAG_QUERY')),
+        config: durableConsumer(QUERY_CONSUMER, subjects.commandsOfType('rag', 'RAG_QUERY'), { ack_wait: opts.ackWaitMs * 1_000_000 }),
         decode: decodeOf('RAG_QUERY'),
         keyOf: (c) => c.sessionId,
         handle: onQuery,

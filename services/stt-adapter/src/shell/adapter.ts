@@ -23,8 +23,8 @@ import { MicMemory } from '../core/mic-memory';
 import type { Mic, RecognizerEvent } from '../core/session-recognizer';
 import { micOf } from '../core/to-events';
 import type { RecognizerHost } from '../host/host';
-import { readLastMic, readResumePoint } from './resume';
-import { SessionWorker, type SessionHooks } from './session-worker';
+import { readLastMic, readResumePoint, readSessionAudio } from './resume';
+import { SessionWorker, type SessionHooks, type SessionInit } from './session-worker';
 
 export const LEASE_GROUP = 'stt-adapter';
 
@@ -41,6 +41,8 @@ interface Served {
 }
 
 const SWEEP_MS = 50;
+/** Audio before an unfinished utterance's onset that is read back on takeover (VAD needs context). */
+const REWIND_MARGIN_MS = 500;
 /** A frame held back for a missing one is played out after this much quiet. */
 const HELD_BACK_FLUSH_MS = 80;
 
@@ -76,7 +78,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
 
   const countSessions = (): number => [...served.values()].reduce((n, s) => n + s.sessions.size, 0);
 
-  async function initSession(sessionId: string): Promise<{ mic: Mic; resume?: Awaited<ReturnType<typeof readResumePoint>>; firstUtterance: number }> {
+  async function initSession(sessionId: string, firstSeq: number): Promise<SessionInit> {
     let mic = micMemory.get(sessionId)?.mic;
     if (mic === undefined) {
       // Not seen live (this replica started after the call's last MIC_SET): ask the command stream.
@@ -87,11 +89,17 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
       if (last) micMemory.set(sessionId, last.mic, last.at);
       mic = micMemory.get(sessionId)?.mic ?? 'OPEN';
     }
-    const resume = await readResumePoint(bus, sessionId);
-    return { mic, resume, firstUtterance: 0 };
+    const { point, unfinishedSince } = await readResumePoint(bus, sessionId);
+    if (unfinishedSince === undefined) return { mic, resume: point, firstUtterance: 0 };
+    // Its last utterance has no final (the previous owner died while it was spoken or decoded):
+    // hear it again from before its onset (detected VAD_ONSET_CONFIRM_MS late, with a preroll).
+    const from = unfinishedSince - c.STT_PREROLL_MS - c.VAD_ONSET_CONFIRM_MS - REWIND_MARGIN_MS;
+    const rewind = await readSessionAudio(bus, sessionId, from, firstSeq, Math.ceil(c.STT_MAX_UTTERANCE_MS / 20) + 100);
+    log.info({ sessionId, utterance: point.lastStart?.utterance, frames: rewind.length }, 'stt-adapter: utterance without a final heard again from its onset');
+    return { mic, resume: point, firstUtterance: 0, rewind };
   }
 
-  function newSession(sessionId: string, partition: number, firstAudioMs: number): SessionWorker {
+  function newSession(sessionId: string, partition: number, firstAudioMs: number, firstSeq: number): SessionWorker {
     return new SessionWorker({
       sessionId,
       partition,
@@ -101,7 +109,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
       host,
       init: async () => {
         try {
-          return await initSession(sessionId);
+          return await initSession(sessionId, firstSeq);
         } catch (err) {
           // No resume point: number utterances from the audio clock so ids cannot collide with
           // those a previous owner used (its counter started at 0).
@@ -140,7 +148,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
         framesIn.inc({ outcome: 'mic_closed' });
         return;
       }
-      w = newSession(frame.sessionId, s.partition, frame.audioMs);
+      w = newSession(frame.sessionId, s.partition, frame.audioMs, frame.seq);
       s.sessions.set(frame.sessionId, w);
       sessionsActive.set(countSessions());
     }

@@ -12,6 +12,8 @@ export interface SessionInit {
   readonly mic: Mic;
   readonly resume?: ResumePoint;
   readonly firstUtterance: number;
+  /** Audio from before the first frame received (an unfinished utterance heard again), in order. */
+  readonly rewind?: readonly SeqFrame[];
 }
 
 export interface SessionWorkerDeps {
@@ -165,6 +167,7 @@ export class SessionWorker {
         onFrameDone: (ms) => this.#d.hooks.processed(ms),
       });
       this.#hosted = hosted;
+      for (const f of init.rewind ?? []) hosted.push({ audioMs: f.audioMs, samples: f.samples });
       for (const e of this.#early.splice(0)) {
         if (e.kind === 'frame') hosted.push(e.frame);
         else hosted.setMic(e.mic);

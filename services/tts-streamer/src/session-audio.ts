@@ -1,0 +1,91 @@
+// What a session's agent-audio stream already holds, read from the stream itself (the last frame
+// on `voice.audio.out.<sessionId>`, a direct "last message on subject" read): it is the one truth
+// every replica shares, so it orders a session's utterances across replicas and lets a speak
+// redelivered to another replica (its first replica died mid-utterance) continue after the last
+// frame that went out instead of speaking it again from the start.
+import { STREAMS, decodeAudioFrame, decodeEvent, subjects } from '@switchboard/contracts';
+import type { Bus } from '@switchboard/bus';
+import { ttsStartedId } from './events';
+import { sleep } from './stream';
+
+export interface LastFrame {
+  readonly turnId: string;
+  readonly speakId: string;
+  readonly seq: number;
+  readonly last: boolean;
+  /** Unix ms the frame was published. */
+  readonly capturedAt: number;
+}
+
+export type ReadLastFrame = (sessionId: string) => Promise<LastFrame | undefined>;
+
+export function lastFrameReader(bus: Bus): ReadLastFrame {
+  return async (sessionId) => {
+    // Unreadable (no frame yet, the server busy): nothing is known, so nothing is held back.
+    try {
+      const m = await bus.jsm.streams.getMessage(STREAMS.audioOut, { last_by_subj: subjects.audioOut(sessionId) });
+      if (!m) return undefined;
+      const f = decodeAudioFrame(m.data);
+      return { turnId: f.turnId, speakId: f.speakId, seq: f.seq, last: f.last, capturedAt: Number(f.capturedAt) };
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/**
+ * Where a redelivered speak starts, from the session's last frame:
+ *  - `from`: the first frame not yet out (0 when none of this utterance went out);
+ *  - `done`: its last frame already went out (the first replica finished; only the ack was lost);
+ *  - `superseded`: a later utterance of the session has spoken since: this one is over.
+ */
+export type Resume = { readonly from: number } | { readonly done: true } | { readonly superseded: true };
+
+export function resumeOf(last: LastFrame | undefined, speakId: string, startedBefore: boolean): Resume {
+  if (!last) return { from: 0 };
+  if (last.speakId === speakId) return last.last ? { done: true } : { from: last.seq + 1 };
+  // Another utterance's frames are the latest: if this one had started, it was cut since.
+  return startedBefore ? { superseded: true } : { from: 0 };
+}
+
+/** Whether the session's latest TTS_STARTED is this speak's (id `<commandId>:started`). */
+export function startedReader(bus: Bus): (sessionId: string, commandId: string) => Promise<boolean> {
+  return async (sessionId, commandId) => {
+    try {
+      const m = await bus.jsm.streams.getMessage(STREAMS.events, { last_by_subj: subjects.event(sessionId, 'TTS_STARTED', bus.partitions) });
+      return m ? decodeEvent(m.data).eventId === ttsStartedId(commandId) : false;
+    } catch {
+      return false;
+    }
+  };
+}
+
+export interface TurnToSpeakOptions {
+  /** Another utterance whose frames stopped this long ago (no last frame) is taken as dead. */
+  readonly stallMs: number;
+  readonly pollMs: number;
+  /** Waits at most this long in all. */
+  readonly budgetMs: number;
+  readonly signal: AbortSignal;
+  /** That utterance is over although its last frame never came (it was cancelled). */
+  readonly finished: (f: LastFrame) => boolean;
+  readonly now?: () => number;
+}
+
+/**
+ * Waits while another utterance of the session is still streaming (its frames keep coming, its
+ * last frame has not gone out, it was not cancelled), so two replicas never interleave one
+ * call's audio. Returns
+ * how long it waited.
+ */
+export async function waitForTurnToSpeak(read: () => Promise<LastFrame | undefined>, speakId: string, o: TurnToSpeakOptions): Promise<number> {
+  const now = o.now ?? Date.now;
+  const t0 = now();
+  for (;;) {
+    const last = await read();
+    if (!last || last.speakId === speakId || last.last || o.finished(last)) return now() - t0;
+    if (now() - last.capturedAt >= o.stallMs) return now() - t0;
+    if (now() - t0 >= o.budgetMs || o.signal.aborted) return now() - t0;
+    await sleep(o.pollMs, o.signal);
+  }
+}

@@ -1,0 +1,104 @@
+// A tts-streamer replica killed (kill -9) in the middle of an utterance: the speak goes to
+// another replica after the short ack_wait, which continues after the last frame that went out —
+// every frame of the utterance exactly once, one last frame, one TTS_DONE — and a later utterance
+// of the same call waits for the first to end instead of interleaving with it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import type { Bus } from '@switchboard/bus';
+import { newSessionId } from '@switchboard/contracts';
+import { eventually, spawnNode, type ChildHandle, type NatsServerHandle, startNatsServer } from '@switchboard/testkit';
+import { AudioRecorder, EventRecorder, cancel, producerBus, speak, ttsEnv } from './harness';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const LONG = 'Thank you for waiting. Your order left our warehouse this morning and it should reach you within three working days. You will get a text message with the tracking link as soon as the courier has it.';
+
+let server: NatsServerHandle;
+let bus: Bus;
+let audio: AudioRecorder;
+let events: EventRecorder;
+const children: ChildHandle[] = [];
+
+async function replica(id: string): Promise<ChildHandle> {
+  const child = spawnNode(MAIN, { env: ttsEnv(server.url, { REPLICA_ID: id, LOG_LEVEL: 'info', TTS_ACK_WAIT_MS: '1500' }) });
+  children.push(child);
+  await child.waitForLine(/tts-streamer ready/, 60_000);
+  return child;
+}
+
+before(async () => {
+  server = await startNatsServer();
+  bus = await producerBus(server.url);
+  audio = await AudioRecorder.start(bus);
+  events = await EventRecorder.start(bus);
+});
+
+after(async () => {
+  for (const c of children) await c.kill('SIGKILL').catch(() => undefined);
+  await audio?.stop();
+  await events?.stop();
+  await bus?.drain();
+  await server?.stop();
+});
+
+const seqsOf = (sessionId: string, speakId: string): number[] => audio.of(sessionId, speakId).map((f) => f.frame.seq);
+const done = (sessionId: string, speakId: string) =>
+  eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === speakId), `TTS_DONE ${speakId}`, 60_000);
+
+/** A replica streams a long utterance of a new call. */
+async function streaming(replicaId: string, frames: number): Promise<{ replica: ChildHandle; sessionId: string; cmd: Awaited<ReturnType<typeof speak>> }> {
+  const a = await replica(replicaId);
+  const sessionId = newSessionId();
+  const cmd = await speak(bus, { sessionId, text: LONG });
+  await eventually(() => audio.of(sessionId, cmd.speakId).length >= frames, `replica ${replicaId} streams`, 20_000);
+  return { replica: a, sessionId, cmd };
+}
+
+test('kill -9 mid-utterance: another replica continues after the last frame sent, never from the start', async () => {
+  const { replica: a, sessionId, cmd } = await streaming('tts-kill-a', 60);
+  const b = await replica('tts-kill-b');
+  await a.kill('SIGKILL');
+  const cut = audio.of(sessionId, cmd.speakId).length;
+  await done(sessionId, cmd.speakId);
+  const seqs = seqsOf(sessionId, cmd.speakId);
+  assert.ok(seqs.length > cut, `replica b sent the rest (${seqs.length} frames, ${cut} before the kill)`);
+  assert.deepEqual(seqs, seqs.map((_, i) => i), 'every frame once, in order: nothing repeated, nothing missing');
+  assert.equal(audio.of(sessionId, cmd.speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
+  const dones = events.of(sessionId, 'TTS_DONE').filter((e) => e.ttsDone?.speakId === cmd.speakId);
+  assert.equal(dones.length, 1);
+  assert.equal(dones[0]!.ttsDone!.cancelled, false);
+  assert.ok(b.lines.some((l) => l.includes('redelivered speak resumes after the frames already sent')), 'replica b says where it resumed');
+  await b.kill('SIGTERM');
+});
+
+test('a later utterance of the call waits for the one another replica streams; a cancelled one does not hold it back', async () => {
+  const { replica: a, sessionId, cmd: first } = await streaming('tts-order-a', 10);
+  // Later utterances of the call while a streams the first: those a pulls queue behind it (one
+  // at a time per session on a replica); those b pulls must wait for a's last frame.
+  const b = await replica('tts-order-b');
+  const later: Array<Awaited<ReturnType<typeof speak>> & { by: string }> = [];
+  for (let k = 0; k < 6 && !later.some((l) => l.by === 'b'); k++) {
+    const s = await speak(bus, { sessionId, turnId: `turn_later_${k}`, text: `And one more thing, number ${k}.` });
+    const by = await eventually(() => (b.lines.some((l) => l.includes(s.speakId)) ? 'b' : a.lines.some((l) => l.includes(s.speakId)) ? 'a' : undefined), 'a replica took it', 30_000);
+    later.push({ ...s, by });
+  }
+  assert.ok(later.some((l) => l.by === 'b'), 'replica b took one of the later utterances');
+  for (const l of later) await done(sessionId, l.speakId);
+  const order = audio.of(sessionId).map((f) => f.frame.speakId);
+  const firstEnds = order.lastIndexOf(first.speakId);
+  for (const l of later) {
+    const starts = order.indexOf(l.speakId);
+    assert.ok(starts > firstEnds, `${l.speakId} (replica ${l.by}) starts after the first utterance ended (first ends at frame ${firstEnds}, it starts at ${starts})`);
+  }
+
+  // A cancelled utterance has no last frame: the next one must not wait for it.
+  const third = await speak(bus, { sessionId, turnId: 'turn_third', text: LONG });
+  await eventually(() => audio.of(sessionId, third.speakId).length >= 10, 'third streams', 20_000);
+  await cancel(bus, sessionId, 'turn_third');
+  const cancelledAt = Date.now();
+  const fourth = await speak(bus, { sessionId, turnId: 'turn_fourth', text: 'Yes?' });
+  await eventually(() => audio.of(sessionId, fourth.speakId).length > 0, 'fourth streams', 20_000);
+  assert.ok(Date.now() - cancelledAt < 1_200, `the next utterance was not held back by the cancelled one (${Date.now() - cancelledAt} ms)`);
+  await a.kill('SIGTERM');
+  await b.kill('SIGTERM');
+});

@@ -1,0 +1,82 @@
+// Faults for pipeline runs: kill -9 of a random replica of a random service (a fresh replica
+// takes its place), and slow consumers — a random worker replica SIGSTOPped for a while, below
+// and above ack_wait and the lease TTL, then resumed. A service whose replacement is still
+// starting is not hit again until it is ready: two replicas of a service down at once would
+// measure an outage, not a hand-over.
+import type { PipelineScenario } from './pipeline';
+import type { Rng } from './prng';
+import type { ReplicaSet } from './replicas';
+
+export interface FaultPlan {
+  count: number;
+  /** wait between two faults, ms */
+  gapMs: [min: number, max: number];
+  /** stop early (the calls are done) */
+  stopped?: () => boolean;
+  onProgress?: (done: number, by: Record<string, number>, what: string) => void;
+}
+
+export class PipelineFaults {
+  readonly killsBy: Record<string, number> = {};
+  readonly pausesBy: Record<string, number> = {};
+  readonly #starting = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly s: PipelineScenario) {}
+
+  get kills(): number {
+    return Object.values(this.killsBy).reduce((a, b) => a + b, 0);
+  }
+
+  get pauses(): number {
+    return Object.values(this.pausesBy).reduce((a, b) => a + b, 0);
+  }
+
+  #available(sets: readonly ReplicaSet[]): ReplicaSet[] {
+    return sets.filter((set) => !this.#starting.has(set.service) && set.replicas.size > 1);
+  }
+
+  async killRandomReplicas(rng: Rng, plan: FaultPlan): Promise<void> {
+    for (let k = 0; k < plan.count && !plan.stopped?.(); ) {
+      await sleep(rng.int(...plan.gapMs));
+      const sets = this.#available(this.s.sets());
+      if (sets.length === 0) continue;
+      const set = rng.pick(sets);
+      const { replacement } = await withBudget(set.killRandom(rng, { restart: true, waitReady: false }), 20_000, `kill -9 of a ${set.service} replica`);
+      this.killsBy[set.service] = (this.killsBy[set.service] ?? 0) + 1;
+      if (replacement) {
+        this.#starting.set(
+          set.service,
+          set.waitReady(replacement).catch(() => undefined).finally(() => this.#starting.delete(set.service)),
+        );
+      }
+      plan.onProgress?.(++k, this.killsBy, `kill -9 ${set.service}`);
+    }
+  }
+
+  async pauseRandomWorkers(rng: Rng, plan: FaultPlan & { pauseMs: [min: number, max: number] }): Promise<void> {
+    for (let k = 0; k < plan.count && !plan.stopped?.(); ) {
+      await sleep(rng.int(...plan.gapMs));
+      const sets = this.#available([...this.s.workers.values()]);
+      if (sets.length === 0) continue;
+      const set = rng.pick(sets);
+      const ms = rng.int(...plan.pauseMs);
+      await withBudget(set.pauseRandom(rng, ms), ms + 10_000, `SIGSTOP of a ${set.service} replica`).catch(() => undefined);
+      this.pausesBy[set.service] = (this.pausesBy[set.service] ?? 0) + 1;
+      plan.onProgress?.(++k, this.pausesBy, `SIGSTOP ${set.service} ${ms} ms`);
+    }
+  }
+}
+
+/** A fault step that does not finish in time fails the run instead of hanging it. */
+async function withBudget<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -4,8 +4,10 @@
 // repeated stream sequence defensively: a repeat would otherwise look like a system duplicate).
 // One case they do not recover from: in a cluster an ordered consumer is an R1 ephemeral on one
 // node; when that node dies, nats.js keeps asking for the consumer's info (which now times out
-// instead of saying "not found") and never re-creates it. So the recorder watches heartbeats and
-// starts a new ordered consumer after the last sequence it saw.
+// instead of saying "not found") and never re-creates it; and when the recorder's own connection
+// was to that node, it does not even report missed heartbeats (the monitor restarts only once that
+// info succeeds). So the recorder watches its progress: a stream that has messages past the last
+// one seen while nothing arrived for STALL_MS gets a new ordered consumer after that sequence.
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Bus } from '@switchboard/bus';
 import { COMMAND_TARGETS, STREAMS, decodeCommand, decodeEvent, sessionIdOfSubject, type CommandTarget } from '@switchboard/contracts';
@@ -15,6 +17,7 @@ export type EventListener = (e: RecordedEvent) => void;
 export type CommandListener = (c: RecordedCommand) => void;
 
 const timeOf = (m: JsMsg): number => Math.floor(m.info.timestampNanos / 1e6);
+const STALL_MS = 3_000;
 
 export class HistoryRecorder {
   readonly events: RecordedEvent[] = [];
@@ -24,13 +27,21 @@ export class HistoryRecorder {
   readonly #commandListeners: CommandListener[] = [];
   readonly #lastSeq = new Map<string, number>();
   readonly #subs = new Map<string, ConsumerMessages>();
+  readonly #handlers = new Map<string, (m: JsMsg) => void>();
+  /** when each stream last delivered (or was followed anew) */
+  readonly #lastAt = new Map<string, number>();
+  readonly #watchdog: NodeJS.Timeout;
+  #checking = false;
   #stopped = false;
   /** ordered consumers re-created by the recorder after missed heartbeats */
   restarts = 0;
   /** messages that did not decode as commands (should be none: the orchestrator builds them) */
   readonly undecodableCommands: Array<{ target: CommandTarget; seq: number; error: string }> = [];
 
-  private constructor(private readonly bus: Bus) {}
+  private constructor(private readonly bus: Bus) {
+    this.#watchdog = setInterval(() => void this.#restartStalled(), 1_000);
+    this.#watchdog.unref();
+  }
 
   static async start(bus: Bus, opts: { events?: boolean; commands?: boolean } = {}): Promise<HistoryRecorder> {
     const r = new HistoryRecorder(bus);
@@ -64,30 +75,35 @@ export class HistoryRecorder {
         const last = this.#lastSeq.get(stream) ?? 0;
         if (m.seq <= last) return;
         this.#lastSeq.set(stream, m.seq);
+        this.#lastAt.set(stream, Date.now());
         onMsg(m);
       },
     });
     this.#subs.set(stream, msgs);
-    void (async () => {
-      for await (const st of msgs.status()) {
-        if (st.type !== 'heartbeats_missed' || this.#stopped) continue;
-        await msgs.close().catch(() => undefined);
-        await this.#refollow(stream, onMsg);
-        return;
-      }
-    })().catch(() => undefined);
+    this.#handlers.set(stream, onMsg);
+    this.#lastAt.set(stream, Date.now());
   }
 
-  /** A new ordered consumer after the last sequence seen, retried until the cluster answers. */
-  async #refollow(stream: string, onMsg: (m: JsMsg) => void): Promise<void> {
-    for (let attempt = 1; !this.#stopped; attempt++) {
-      try {
-        await this.#follow(stream, onMsg);
-        this.restarts++;
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * attempt)));
+  /** Streams with messages past the last one seen and nothing delivered for STALL_MS follow anew. */
+  async #restartStalled(): Promise<void> {
+    if (this.#checking || this.#stopped) return;
+    this.#checking = true;
+    try {
+      for (const [stream, onMsg] of this.#handlers) {
+        if (this.#stopped || Date.now() - (this.#lastAt.get(stream) ?? 0) < STALL_MS) continue;
+        const info = await this.bus.jsm.streams.info(stream).catch(() => undefined);
+        if (!info || info.state.last_seq <= this.lastSeq(stream)) {
+          this.#lastAt.set(stream, Date.now()); // idle, not stalled
+          continue;
+        }
+        await this.#subs.get(stream)?.close().catch(() => undefined);
+        await this.#follow(stream, onMsg).then(
+          () => this.restarts++,
+          () => undefined, // the cluster is not answering yet: tried again on the next check
+        );
       }
+    } finally {
+      this.#checking = false;
     }
   }
 
@@ -138,6 +154,7 @@ export class HistoryRecorder {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearInterval(this.#watchdog);
     for (const s of this.#subs.values()) await s.close().catch(() => undefined);
     this.#subs.clear();
   }

@@ -1,15 +1,18 @@
 // End-to-end benchmark: N concurrent browser calls through the whole system (five services as
 // processes on a private nats-server, Debian Chromium with a flite script as the microphone).
 // Each call loops: "Hello world." → answer, "How do I reset my password?" → long answer cut by
-// "Stop." (a barge-in). Reports voice-to-voice latency (speech end → first agent audio sent, from
-// the orchestrator's marks; and → first audio heard in the page), barge-in (caller onset → agent
-// silent in the browser, both measured in the page), and the gateway's CPU per call (its Node
-// process + its mediasoup worker, from /proc). Writes an HTML waterfall to bench/out/.
+// "Stop." (a barge-in). Reports voice-to-voice latency from the caller's real speech end (the last
+// loud sample on the page's microphone track: the VAD hangover is inside the figure) to the first
+// agent audio heard in the page, with its hops (→ SPEECH_ENDED → STT_FINAL → first audio sent),
+// barge-in (caller onset → agent silent in the browser, both measured in the page) with its hops
+// on the bus, the page's jitter-buffer delay, and the gateway's CPU per call (its Node process +
+// its mediasoup worker, from /proc). Writes an HTML waterfall to bench/out/.
 //   node --import tsx bench/e2e/run.ts [--calls 4] [--seconds 60]
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, type PageView } from '../../services/sfu-gateway/test/helpers/e2e-env';
+import { bargeInChain, describeBargeIn, gatewayFlushes, startBusTrace, type BargeInChain, type BusTrace } from '../../services/sfu-gateway/test/helpers/bus-trace';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '4' }, seconds: { type: 'string', default: '60' }, out: { type: 'string', default: 'bench/out' } } });
 type Page = Awaited<ReturnType<typeof openCall>>;
@@ -29,6 +32,8 @@ function cpuTicks(pid: number): number {
   }
 }
 
+const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+
 function pct(xs: number[], p: number): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -39,14 +44,34 @@ interface Row {
   call: number;
   marks: Record<string, number | undefined>;
   heard?: number;
+  /** The caller's last loud mic sample (server clock). */
+  realEnd?: number;
 }
 
-async function bargeIns(page: Page, v: PageView): Promise<number[]> {
+type Series = (readonly [number, number])[];
+const series = (flat: number[]): Series => Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!] as const);
+
+async function pageLevels(page: Page): Promise<{ mic: Series; agent: Series; offset: number }> {
   const d = await page.evaluate(() => ({ mic: window.sb.levelsSince('mic', 0), agent: window.sb.levelsSince('agent', 0), offset: window.sb.clockOffsetMs }));
-  const series = (flat: number[]) => Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!] as const);
-  const mic = series(d.mic);
-  const agent = series(d.agent);
-  const out: number[] = [];
+  return { mic: series(d.mic), agent: series(d.agent), offset: d.offset };
+}
+
+/** The caller's real speech end before a turn's SPEECH_ENDED (server clock): the last loud mic
+ *  sample within the 1.5 s before it (the hangover is silence, so it is the end of the words). */
+function realSpeechEnd(mic: Series, offset: number, speechEndedAt: number): number | undefined {
+  let end: number | undefined;
+  for (const [t, x] of mic) {
+    const ts = t + offset;
+    if (ts > speechEndedAt) break;
+    if (ts >= speechEndedAt - 1500 && x > LOUD) end = ts;
+  }
+  return end;
+}
+
+async function bargeIns(page: Page, v: PageView, trace: BusTrace, flushes: { turnId: string; at: number }[]): Promise<BargeInChain[]> {
+  const { mic, agent, offset } = await pageLevels(page);
+  const d = { offset };
+  const out: BargeInChain[] = [];
   const plays = v.playbacks;
   plays.forEach((p, i) => {
     if (p.interrupted !== true || p.heardAt === undefined || p.doneAt === undefined) return;
@@ -56,13 +81,14 @@ async function bargeIns(page: Page, v: PageView): Promise<number[]> {
     const end = next ? next.startedAt - d.offset : Infinity;
     const loud = agent.filter(([t, x]) => t >= onset[0] - 1000 && t < end && x > LOUD);
     if (!loud.length || !loud.some(([t]) => t < onset[0])) return;
-    out.push(loud.at(-1)![0] - onset[0]);
+    out.push(bargeInChain(trace, v.sessionId, onset[0] + offset, loud.at(-1)![0] + offset, flushes));
   });
   return out;
 }
 
 function html(rows: Row[], summary: Record<string, string | number>): string {
   const stages: [string, string, string, string][] = [
+    ['hangover', 'realEnd', 'speechEnded', '#94a3b8'],
     ['stt', 'speechEnded', 'final', '#60a5fa'],
     ['rag', 'final', 'answer', '#a78bfa'],
     ['tts', 'answer', 'ttsStarted', '#f59e0b'],
@@ -70,8 +96,8 @@ function html(rows: Row[], summary: Record<string, string | number>): string {
     ['heard', 'playbackStarted', 'heard', '#f472b6'],
   ];
   const spans = rows.map((r) => {
-    const m: Record<string, number | undefined> = { ...r.marks, heard: r.heard };
-    const start = m['speechEnded'] ?? m['final']!;
+    const m: Record<string, number | undefined> = { ...r.marks, heard: r.heard, realEnd: r.realEnd };
+    const start = m['realEnd'] ?? m['speechEnded'] ?? m['final']!;
     return { r, m, start, total: (m['heard'] ?? m['playbackStarted'] ?? start) - start };
   });
   const scale = Math.max(500, ...spans.map((s) => s.total));
@@ -97,7 +123,7 @@ function html(rows: Row[], summary: Record<string, string | number>): string {
 <style>body{font:14px system-ui;margin:24px}th{text-align:left;padding-right:16px}i{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}</style></head><body>
 <h1>Switchboard end-to-end: ${CALLS} browser call(s), ${SECONDS} s</h1>
 <table>${table}</table>
-<p><i style="background:#60a5fa"></i>speech end → STT final<i style="background:#a78bfa"></i>final → answer<i style="background:#f59e0b"></i>answer → TTS<i style="background:#34d399"></i>TTS → first audio sent<i style="background:#f472b6"></i>sent → heard in the browser</p>
+<p><i style="background:#94a3b8"></i>speech end → SPEECH_ENDED (VAD hangover)<i style="background:#60a5fa"></i>→ STT final<i style="background:#a78bfa"></i>final → answer<i style="background:#f59e0b"></i>answer → TTS<i style="background:#34d399"></i>TTS → first audio sent<i style="background:#f472b6"></i>sent → heard in the browser</p>
 <svg width="${W + 200}" height="${spans.length * 18 + 10}" xmlns="http://www.w3.org/2000/svg">${svgRows}</svg>
 </body></html>`;
 }
@@ -114,6 +140,7 @@ async function main(): Promise<void> {
     { silenceS: 10 },
   ]);
   const [stack, browser] = await Promise.all([startStack({ env: { 'sfu-gateway': { MEDIASOUP_WORKERS: '1' } } }), launchBrowser(script.wav)]);
+  const trace = startBusTrace(stack.bus);
   try {
     const pages: Page[] = [];
     for (let i = 0; i < CALLS; i++) pages.push(await openCall(browser, stack.gatewayUrl, stack.callerToken(), '&rawmic=1'));
@@ -128,23 +155,57 @@ async function main(): Promise<void> {
     const cpu = pids.map((_, i) => ((after[i]! - before[i]!) / CLK_TCK / elapsedS) * 100);
 
     const rows: Row[] = [];
-    const barge: number[] = [];
+    const chains: BargeInChain[] = [];
+    const jitterMs: number[] = [];
+    const flushes = gatewayFlushes(stack.logs('sfu-gateway'));
     let states = 0;
     for (const [i, p] of pages.entries()) {
       const v = await view(p);
       states += v.states.length;
-      for (const t of v.turns) if (t.marks['playbackStarted'] !== undefined) rows.push({ call: i + 1, marks: t.marks, ...(t.heard === undefined ? {} : { heard: t.heard }) });
-      barge.push(...(await bargeIns(p, v)));
+      const { mic, offset } = await pageLevels(p);
+      for (const t of v.turns) {
+        if (t.marks['playbackStarted'] === undefined) continue;
+        const realEnd = t.marks['speechEnded'] === undefined ? undefined : realSpeechEnd(mic, offset, t.marks['speechEnded']);
+        rows.push({ call: i + 1, marks: t.marks, ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
+      }
+      chains.push(...(await bargeIns(p, v, trace, flushes)));
+      const rs = (await p.evaluate(() => window.sb.recvStats())).find((r) => r.source === 'agent');
+      if (rs) jitterMs.push((rs.jitterBufferDelay / Math.max(1, rs.jitterBufferEmittedCount)) * 1000);
     }
     const v2v = rows.map((r) => r.marks['playbackStarted']! - r.marks['speechEnded']!).filter(Number.isFinite);
-    const v2heard = rows.filter((r) => r.heard !== undefined).map((r) => r.heard! - r.marks['speechEnded']!).filter(Number.isFinite);
-    const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+    const heardRows = rows.filter((r) => r.heard !== undefined && r.realEnd !== undefined);
+    const real = heardRows.map((r) => r.heard! - r.realEnd!);
+    const hop = (a: (r: Row) => number | undefined, b: (r: Row) => number | undefined): string => {
+      const xs = heardRows.map((r) => b(r)! - a(r)!).filter(Number.isFinite);
+      return `${f(pct(xs, 50))}/${f(pct(xs, 95))}`;
+    };
+    const barge = chains.map((c) => c.pageSilent - c.pageOnset);
+    const bhop = (a: (c: BargeInChain) => number | undefined, b: (c: BargeInChain) => number | undefined): string => {
+      const xs = chains.map((c) => b(c)! - a(c)!).filter(Number.isFinite);
+      return `${f(pct(xs, 50))}/${f(pct(xs, 95))}`;
+    };
+    for (const c of chains) console.log(`barge-in: ${describeBargeIn(c)}`);
     const summary: Record<string, string | number> = {
       calls: CALLS,
-      'turns measured': v2v.length,
-      'voice-to-voice (speech end → first audio sent) p50 / p95 ms': `${f(pct(v2v, 50))} / ${f(pct(v2v, 95))}`,
-      'speech end → heard in browser p50 / p95 ms': `${f(pct(v2heard, 50))} / ${f(pct(v2heard, 95))}`,
+      'turns measured (heard)': `${v2v.length} (${real.length})`,
+      'voice-to-voice: real speech end → heard in browser p50 / p95 ms': `${f(pct(real, 50))} / ${f(pct(real, 95))}`,
+      'hops p50/p95 ms: speech end → SPEECH_ENDED (hangover) | → STT_FINAL | → first audio sent | → heard': `${hop(
+        (r) => r.realEnd,
+        (r) => r.marks['speechEnded'],
+      )} | ${hop((r) => r.marks['speechEnded'], (r) => r.marks['final'])} | ${hop((r) => r.marks['final'], (r) => r.marks['playbackStarted'])} | ${hop(
+        (r) => r.marks['playbackStarted'],
+        (r) => r.heard,
+      )}`,
+      'SPEECH_ENDED → first audio sent p50 / p95 ms': `${f(pct(v2v, 50))} / ${f(pct(v2v, 95))}`,
       'barge-in (onset → agent silent in browser) n / p50 / p95 ms': `${barge.length} / ${f(pct(barge, 50))} / ${f(pct(barge, 95))}`,
+      'barge-in hops p50/p95 ms: onset → gateway frame | → SPEECH_STARTED | → PLAYBACK_FLUSH | → applied at gateway | → silent in page': `${bhop(
+        (c) => c.pageOnset,
+        (c) => c.gatewayFrame,
+      )} | ${bhop((c) => c.gatewayFrame, (c) => c.speechStarted?.at)} | ${bhop((c) => c.speechStarted?.at, (c) => c.flush?.at)} | ${bhop(
+        (c) => c.flush?.at,
+        (c) => c.gatewayFlush,
+      )} | ${bhop((c) => c.gatewayFlush, (c) => c.pageSilent)}`,
+      'page jitter buffer mean ms (p50 / max over calls)': `${f(pct(jitterMs, 50))} / ${f(Math.max(...jitterMs))}`,
       'gateway Node CPU % of a core (total / per call)': `${cpu[0]!.toFixed(1)} / ${(cpu[0]! / CALLS).toFixed(2)}`,
       'mediasoup worker CPU % (total / per call)': `${cpu.slice(1).reduce((a, b) => a + b, 0).toFixed(1)} / ${(cpu.slice(1).reduce((a, b) => a + b, 0) / CALLS).toFixed(2)}`,
       'state changes seen by pages': states,
@@ -159,6 +220,7 @@ async function main(): Promise<void> {
     const errors = stack.errorLines();
     if (errors.length) console.log(`error-level log lines: ${errors.length}\n${errors.slice(0, 5).map((e) => `${e.service}: ${JSON.stringify(e.line).slice(0, 300)}`).join('\n')}`);
   } finally {
+    trace.stop();
     await browser.close().catch(() => undefined);
     await stack.stop();
   }

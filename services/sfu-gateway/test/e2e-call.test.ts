@@ -57,9 +57,10 @@ describe('e2e: a browser call through all five services', { timeout: 6 * 60_000 
       { say: UTTERANCES[3]! },
       { silenceS: 120 },
     ]);
-    const silent = makeScriptWav(dir, [{ silenceS: 5 }]);
+    // The supervisor's microphone: words the caller's side must never hear or transcribe.
+    const whisper = makeScriptWav(dir, [{ silenceS: 1 }, { say: 'Offer the customer a discount.' }, { silenceS: 1 }]);
     const t0 = Date.now();
-    [stack, browser, supBrowser] = await Promise.all([startStack(), launchBrowser(script.wav), launchBrowser(silent.wav)]);
+    [stack, browser, supBrowser] = await Promise.all([startStack(), launchBrowser(script.wav), launchBrowser(whisper.wav)]);
     console.log(`# e2e: stack + browsers up in ${Date.now() - t0} ms; script ${JSON.stringify(script.spans.map((s) => [s.text, Math.round(s.startMs)]))}`);
   });
 
@@ -84,6 +85,17 @@ describe('e2e: a browser call through all five services', { timeout: 6 * 60_000 
     assert.equal(sv.status, 'in-call', JSON.stringify(sv.error));
     assert.equal(sv.role, 'supervisor');
     assert.equal(sv.sessionId, sessionId);
+    // Whisper: the supervisor's page offers it (callers' pages do not); pressing it sends the
+    // supervisor's microphone to the agent side only.
+    assert.equal(await page.isVisible('#whisperBtn'), false, 'no whisper control for the caller');
+    const whisperFrames = async (): Promise<number> => {
+      const text = await (await fetch(`${stack.gatewayUrl}/metrics`)).text();
+      return Number(/^switchboard_gateway_whisper_frames_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    assert.equal(await whisperFrames(), 0, 'nothing whispered before the button');
+    await sup.click('#whisperBtn');
+    await sup.waitForFunction(() => window.sb.whisper === 'on', undefined, { timeout: 15_000 });
+    assert.equal(await sup.textContent('#whisperBtn'), 'Stop whispering');
 
     await waitPage(
       page,
@@ -144,6 +156,18 @@ describe('e2e: a browser call through all five services', { timeout: 6 * 60_000 
     assert.ok(supLevels.caller > HEARD, 'supervisor hears the caller');
     assert.ok(supLevels.agent > HEARD, 'supervisor hears the agent');
     assert.ok(sv2.transcript.some((t) => t.role === 'caller' && t.final), 'supervisor sees the transcript');
+    // The whisper reached the gateway's agent side as audio, and nothing of it reached the caller:
+    // no extra audio offered to the caller's page, no word of it in the call's transcript.
+    const whispered = await whisperFrames();
+    const supMicPeak = await sup.evaluate(() => Math.max(0, ...window.sb.levelsSince('mic', 0).filter((_, i) => i % 2 === 1)));
+    console.log(`# e2e: supervisor whisper: ${whispered} frames at the gateway, mic peak ${supMicPeak.toFixed(3)}`);
+    assert.ok(whispered > 100, `whisper frames at the gateway: ${whispered}`);
+    assert.ok(supMicPeak > HEARD, 'the supervisor spoke into the whisper');
+    assert.deepEqual((await page.evaluate(() => window.sb.recvStats())).map((r) => r.source), ['agent'], 'the caller receives the agent only');
+    assert.ok(!v.transcript.some((t) => /discount/i.test(t.text)), 'the whisper was never transcribed as the caller');
+    await sup.click('#whisperBtn');
+    await sup.waitForFunction(() => window.sb.whisper === 'off', undefined, { timeout: 5000 });
+    assert.equal(await sup.textContent('#whisperBtn'), 'Whisper to agent');
     await sup.evaluate(() => window.sb.hangup());
     await sup.waitForFunction(() => window.sb.status === 'ended', undefined, { timeout: 5000 });
     assert.equal((await view(page)).status, 'in-call', 'the supervisor leaving does not end the call');

@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { makeEvent } from '@switchboard/contracts';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, waitPage, type PageView, type Stack } from './helpers/e2e-env';
 import { exclusiveTestFile } from '@switchboard/testkit';
+import { STRICT_MEDIA_TIMING } from './helpers/media-env';
 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
@@ -72,8 +73,8 @@ describe('e2e: two calls at once, Telugu text, shutdown', { timeout: 5 * 60_000 
     const [fa, fb] = [await foreignAudio(a, va), await foreignAudio(b, vb)];
     console.log(`# e2e: loud agent samples outside each page's own playback windows: A ${fa}, B ${fb}`);
     // Loud samples outside the playback windows also count audio the jitter buffer delayed past its
-    // window: asserted only with STRICT_MEDIA_TIMING=1 (transcript isolation above always holds).
-    if (process.env['STRICT_MEDIA_TIMING'] === '1') {
+    // window: on unless STRICT_MEDIA_TIMING=0 (transcript isolation above always holds).
+    if (STRICT_MEDIA_TIMING) {
       assert.equal(fa, 0);
       assert.equal(fb, 0);
     }

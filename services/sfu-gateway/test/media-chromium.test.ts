@@ -18,6 +18,7 @@ import {
   makeSpeechWav,
   readWavPcm16,
   servePage,
+  STRICT_MEDIA_TIMING,
   tempDir,
   tonePcm16k,
   workerBin,
@@ -26,7 +27,7 @@ import { exclusiveTestFile } from '@switchboard/testkit';
 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
-const itStrict = process.env['STRICT_MEDIA_TIMING'] === '1' ? it : it.skip;
+const itStrict = STRICT_MEDIA_TIMING ? it : it.skip;
 
 const SILENT = 0.01; // RMS (full scale 1.0): −40 dBFS; the test tone is ~0.21
 const LOUD = 0.05;
@@ -157,8 +158,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     assert.ok(r > 0.85, `envelope correlation ${r}`);
   });
 
-  // Real-time playout timing in Chromium (jitter buffer 300–700 ms at times on this machine): opt in
-  // with STRICT_MEDIA_TIMING=1 (see the closing note).
+  // Real-time playout timing in Chromium: on unless STRICT_MEDIA_TIMING=0 (hold the measurement lock).
   void itStrict('agent PCM pushed in Node is heard in the browser (one-way latency)', async () => {
     const bursts = 6;
     const t0 = epochNow();
@@ -190,8 +190,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
   const jbWindowMs = (a: Rs, b: Rs): number =>
     ((b.jitterBufferDelay - a.jitterBufferDelay) / Math.max(1, b.jitterBufferEmittedCount - a.jitterBufferEmittedCount)) * 1000;
 
-  // Real-time playout timing in Chromium (jitter buffer 300–700 ms at times on this machine): opt in
-  // with STRICT_MEDIA_TIMING=1 (see the closing note).
+  // Real-time playout timing in Chromium: on unless STRICT_MEDIA_TIMING=0 (hold the measurement lock).
   void itStrict('flush silences the browser within 150 ms and drops later frames of the flushed turn', async () => {
     const runs: number[] = [];
     const beyondJitterBuffer: number[] = [];

@@ -39,9 +39,21 @@ export const SttAdapterConfigSchema = z.object({
   /** Segmentation (audio time). */
   VAD_THRESHOLD: z.coerce.number().gt(0).lt(1).default(0.5),
   VAD_ONSET_CONFIRM_MS: int(0, 1000).default(60),
+  /**
+   * Onset confirmation while the mic is GATED (the agent speaks: a confirmed onset is a barge-in).
+   * 40 ms would make barge-in 20 ms faster, but raised a false barge-in on the onset of loud
+   * (−10 dBFS) pink noise where 60 ms raised none (test/latency.test.ts): kept equal by default.
+   */
+  VAD_GATED_ONSET_CONFIRM_MS: int(0, 1000).default(60),
   VAD_HANGOVER_MS: int(100, 5000).default(400),
   /** Audio before the detected onset that is decoded too (onsets are detected a little late). */
   STT_PREROLL_MS: int(0, 2000).default(300),
+  /**
+   * The final search pass starts after this much of the hangover (0 = at its end): it takes
+   * 70–230 ms here, so the final is ready when the hangover ends. Speech resuming within the
+   * hangover drops that pass and decodes the utterance again (CPU spent only on pauses).
+   */
+  STT_EARLY_FINAL_MS: int(0, 5000).default(160),
   /** Partial hypotheses at most this often (audio time), and only when the text changed. */
   STT_PARTIAL_EVERY_MS: int(0, 10_000).default(300),
   /** An utterance longer than this is cut (final emitted) so a decoder is never held forever. */

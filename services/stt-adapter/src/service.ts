@@ -16,6 +16,8 @@ export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
     maxUtteranceMs: c.STT_MAX_UTTERANCE_MS,
     gatedGraceMs: c.STT_GATED_GRACE_MS,
     resumeToleranceMs: c.STT_RESUME_TOLERANCE_MS,
+    gatedOnsetConfirmMs: c.VAD_GATED_ONSET_CONFIRM_MS,
+    earlyFinalMs: c.STT_EARLY_FINAL_MS,
     language: c.STT_LANGUAGE,
   };
 }

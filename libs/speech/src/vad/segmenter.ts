@@ -162,8 +162,15 @@ export class UtteranceSegmenter {
     return this.state.kind === 'speaking';
   }
 
-  push(frame: SegmenterFrame): SegmenterEvent[] {
-    const next = stepSegmenter(this.state, frame, this.config);
+  /** Silence counted towards the hangover so far (0 when not speaking or speech just resumed). */
+  get trailingSilenceMs(): number {
+    return this.state.kind === 'speaking' ? this.state.silenceMs : 0;
+  }
+
+  /** `onsetConfirmMs` overrides the configured one for this frame (e.g. a faster barge-in onset). */
+  push(frame: SegmenterFrame, opts?: { onsetConfirmMs?: number }): SegmenterEvent[] {
+    const c = opts?.onsetConfirmMs;
+    const next = stepSegmenter(this.state, frame, c === undefined || c === this.config.onsetConfirmMs ? this.config : { ...this.config, onsetConfirmMs: c });
     this.state = next.state;
     return next.events;
   }

@@ -58,10 +58,13 @@ export interface CallMediaConfig {
   maxQueueMs?: number;
   stallFillMs?: number;
   maxGapFillMs?: number;
-  /** Frames the send clock may send in one late wake-up before skipping slots. Default 2: a
-   *  packet sent >40 ms late makes the browser's jitter buffer grow (and every later flush slower);
-   *  a skipped slot is only a 20 ms gap the browser conceals. The agent's audio is not lost either
-   *  way: a skipped slot consumes nothing from the queue. */
+  /** Frames the send clock may send in one late wake-up before skipping slots. Default 1: only
+   *  the slot due now is sent, so no packet ever leaves more than one period behind its RTP
+   *  timestamp. A burst of late packets is what grows Chromium's jitter buffer (its target follows
+   *  the arrival delays it saw: 80–110 ms here with bursts of 2 after 40–110 ms stalls, and every
+   *  later flush and answer is heard that much later); a skipped slot is only a 20 ms gap the
+   *  browser conceals. The agent's audio is not lost either way: a skipped slot consumes nothing
+   *  from the queue. */
   maxBurst?: number;
   initialMic?: MicState;
 }
@@ -222,12 +225,21 @@ export async function createCallMedia(
       else opts.onPlaybackDone?.({ turnId: e.turnId, speakId: e.speakId, durationMs: e.durationMs, interrupted: e.interrupted });
     },
   });
+  let lastSkipLogAt = -Infinity;
+  let skippedSinceLog = 0;
   const clock = createSendClock({
-    maxBurst: cfg.maxBurst ?? 2,
+    maxBurst: cfg.maxBurst ?? 1,
     onFrame: () => sender.onFrame(),
     onSkip: (n) => {
       sender.onSkip(n);
-      log.warn({ slots: n }, 'send clock skipped slots (event loop stalled)');
+      // Stalls come in bunches on a loaded machine: one line per 10 s with the count.
+      skippedSinceLog += n;
+      const now = performance.now();
+      if (now - lastSkipLogAt >= 10_000) {
+        log.warn({ slots: skippedSinceLog, totalSkipped: sender.stats.skippedSlots }, 'send clock skipped slots (event loop stalled)');
+        lastSkipLogAt = now;
+        skippedSinceLog = 0;
+      }
     },
     onWake: (now) => {
       for (const w of wake) w(now);

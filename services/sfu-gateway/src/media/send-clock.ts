@@ -1,7 +1,7 @@
 // A self-correcting 20 ms clock. Each tick is scheduled against the absolute deadline
 // start + n × period (not "20 ms after the last tick"), so timer lateness does not accumulate;
-// frames missed by a late wake-up are sent in a short burst, and beyond `maxBurst` the missed
-// slots are skipped (the RTP timestamp still advances, the receiver sees a gap + marker).
+// a late wake-up sends at most the `maxBurst` most recent due slots and skips the older ones (the
+// RTP timestamp still advances, the receiver sees a gap + marker).
 // A plain setInterval drifts under load (TOOLCHAIN.md: p95 late 5–38 ms on 2 busy cores).
 import { performance } from 'node:perf_hooks';
 

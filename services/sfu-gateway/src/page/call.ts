@@ -61,6 +61,23 @@ interface SbHooks {
   levelsSince(source: Source, fromEpochMs: number): number[];
   call(): Promise<void>;
   hangup(): void;
+  /** Supervisor only: whether this page whispers to the agent side (never heard by the caller). */
+  whisper: 'off' | 'starting' | 'on';
+  setWhisper(on: boolean): Promise<void>;
+  /** Inbound audio per source (jitter buffer, concealment): diagnostics for tests and benches. */
+  recvStats(): Promise<RecvStats[]>;
+}
+
+interface RecvStats {
+  source: string;
+  packetsReceived: number;
+  packetsLost: number;
+  jitterMs: number;
+  /** Cumulative: seconds of audio × time in the jitter buffer, and samples emitted. */
+  jitterBufferDelay: number;
+  jitterBufferTargetDelay: number;
+  jitterBufferEmittedCount: number;
+  concealedSamples: number;
 }
 
 declare global {
@@ -101,11 +118,15 @@ const sb: SbHooks = {
   },
   call: () => startCall(),
   hangup: () => hangup(),
+  whisper: 'off',
+  setWhisper: (on) => setWhisper(on),
+  recvStats: () => recvStats(),
 };
 window.sb = sb;
 
 // ------------------------------------------------------------------ UI helpers
 const callBtn = $<HTMLButtonElement>('callBtn');
+const whisperBtn = $<HTMLButtonElement>('whisperBtn');
 const statusEl = $<HTMLParagraphElement>('status');
 const transcriptEl = $<HTMLUListElement>('transcript');
 const waterfallEl = $<HTMLDivElement>('waterfall');
@@ -364,6 +385,9 @@ function finish(reason: string): void {
   callBtn.textContent = sb.role === 'supervisor' ? 'Listen in' : 'Call';
   callBtn.classList.remove('hangup');
   callBtn.disabled = false;
+  whisperBtn.hidden = true;
+  whisperProducer = undefined;
+  sb.whisper = 'off';
   ws?.close();
   ws = undefined;
 }
@@ -414,7 +438,7 @@ async function startCall(): Promise<void> {
     sb.sessionId = joined.sessionId;
     $('role').textContent = joined.role;
     $('session').textContent = joined.sessionId;
-    const device = new Device();
+    device = new Device();
     await device.load({ routerRtpCapabilities: joined.routerRtpCapabilities as mc.RtpCapabilities });
 
     // Receive first, so the agent's first words are not sent before we listen.
@@ -425,29 +449,10 @@ async function startCall(): Promise<void> {
     });
     closers.push(() => recv.close());
 
-    if (joined.role === 'caller') {
-      const send = device.createSendTransport(await request<mc.TransportOptions>('createTransport', { direction: 'send' }));
-      send.on('connect', ({ dtlsParameters }, ok, fail) => {
-        request('connectTransport', { transportId: send.id, dtlsParameters }).then(() => ok(), fail);
-      });
-      send.on('produce', ({ kind, rtpParameters }, ok, fail) => {
-        request<{ id: string }>('produce', { transportId: send.id, kind, rtpParameters }).then(ok, fail);
-      });
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: rawMic ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } : { echoCancellation: true, channelCount: 1 },
-      });
-      const track = stream.getAudioTracks()[0];
-      if (!track) throw new Error('no microphone track');
-      meter('mic', track, $('micLevel'));
-      await consumeAll(device, recv);
-      await send.produce({ track, stopTracks: false });
-      closers.push(() => {
-        track.stop();
-        send.close();
-      });
-    } else {
-      await consumeAll(device, recv);
-    }
+    await consumeAll(device, recv);
+    // The caller's microphone; a supervisor's only when it whispers (setWhisper).
+    if (joined.role === 'caller') await produceMic(device);
+    else whisperBtn.hidden = false;
     sb.status = 'in-call';
     callBtn.textContent = 'Hang up';
     callBtn.classList.add('hangup');
@@ -462,6 +467,84 @@ async function startCall(): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------ supervisor whisper
+// A supervisor's microphone goes to the agent side only: the gateway taps it like the caller's mic
+// and never offers it to the caller. The producer is made on the first press and paused/resumed
+// after (a paused track sends silence; the gateway accepts one producer per peer).
+let device: Device | undefined;
+let whisperProducer: mc.Producer | undefined;
+
+async function setWhisper(on: boolean): Promise<void> {
+  if (sb.role !== 'supervisor' || sb.status !== 'in-call' || !device) throw new Error('whisper needs a supervisor in a call');
+  if (!on) {
+    whisperProducer?.pause();
+    if (whisperProducer) sb.whisper = 'off';
+  } else if (whisperProducer) {
+    whisperProducer.resume();
+    sb.whisper = 'on';
+  } else if (sb.whisper === 'off') {
+    sb.whisper = 'starting';
+    try {
+      whisperProducer = await produceMic(device);
+      sb.whisper = 'on';
+    } catch (err) {
+      sb.whisper = 'off';
+      setStatus(`Whisper failed: ${(err as Error).message}`, true);
+      throw err;
+    }
+  }
+  whisperBtn.textContent = sb.whisper === 'on' ? 'Stop whispering' : 'Whisper to agent';
+  whisperBtn.classList.toggle('on', sb.whisper === 'on');
+  setStatus(sb.whisper === 'on' ? 'Listening in — whispering to the agent (the caller does not hear you).' : 'Listening in.');
+}
+
+/** The local microphone as this page's one producer (the caller's voice, or a supervisor's whisper). */
+async function produceMic(dev: Device): Promise<mc.Producer> {
+  const send = dev.createSendTransport(await request<mc.TransportOptions>('createTransport', { direction: 'send' }));
+  send.on('connect', ({ dtlsParameters }, ok, fail) => {
+    request('connectTransport', { transportId: send.id, dtlsParameters }).then(() => ok(), fail);
+  });
+  send.on('produce', ({ kind, rtpParameters }, ok, fail) => {
+    request<{ id: string }>('produce', { transportId: send.id, kind, rtpParameters }).then(ok, fail);
+  });
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: rawMic ? { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } : { echoCancellation: true, channelCount: 1 },
+  });
+  const track = stream.getAudioTracks()[0];
+  if (!track) throw new Error('no microphone track');
+  meter('mic', track, $('micLevel'));
+  closers.push(() => {
+    track.stop();
+    send.close();
+  });
+  return send.produce({ track, stopTracks: false });
+}
+
+// ------------------------------------------------------------------ receive stats
+const receivers: { source: string; consumer: mc.Consumer }[] = [];
+
+async function recvStats(): Promise<RecvStats[]> {
+  const out: RecvStats[] = [];
+  for (const { source, consumer } of receivers) {
+    const report = await consumer.getStats();
+    report.forEach((st: Record<string, unknown>) => {
+      if (st['type'] !== 'inbound-rtp') return;
+      const n = (k: string): number => Number(st[k] ?? 0);
+      out.push({
+        source,
+        packetsReceived: n('packetsReceived'),
+        packetsLost: n('packetsLost'),
+        jitterMs: n('jitter') * 1000,
+        jitterBufferDelay: n('jitterBufferDelay'),
+        jitterBufferTargetDelay: n('jitterBufferTargetDelay'),
+        jitterBufferEmittedCount: n('jitterBufferEmittedCount'),
+        concealedSamples: n('concealedSamples'),
+      });
+    });
+  }
+  return out;
+}
+
 async function consumeAll(device: Device, recv: mc.Transport): Promise<void> {
   const list = await request<{ id: string; producerId: string; kind: 'audio'; rtpParameters: mc.RtpParameters; source: 'agent' | 'caller' }[]>('consume', {
     transportId: recv.id,
@@ -469,12 +552,14 @@ async function consumeAll(device: Device, recv: mc.Transport): Promise<void> {
   });
   for (const c of list) {
     const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
+    receivers.push({ source: c.source, consumer });
     const el = play(consumer.track);
     meter(c.source, consumer.track, c.source === 'agent' ? $('agentLevel') : undefined);
     closers.push(() => {
       el.srcObject = null;
       el.remove();
       analysers.delete(c.source);
+      receivers.splice(0);
     });
   }
 }
@@ -491,5 +576,8 @@ callBtn.textContent = params.get('role') === 'supervisor' ? 'Listen in' : 'Call'
 callBtn.addEventListener('click', () => {
   if (sb.status === 'in-call' || sb.status === 'connecting') hangup();
   else void startCall();
+});
+whisperBtn.addEventListener('click', () => {
+  setWhisper(sb.whisper !== 'on').catch(() => undefined);
 });
 window.addEventListener('beforeunload', () => wsSend({ type: 'hangup' }));

@@ -5,7 +5,18 @@
 // says. That is what lets a barge-in work: speech that starts while GATED only raises
 // SPEECH_STARTED; when the orchestrator answers with MIC_SET OPEN mid-utterance (or shortly
 // after it ended), the whole utterance, from its onset, is decoded and its final emitted.
-import { UtteranceSegmenter, rmsDbfs, SpeechError, type SegmenterConfig, type SegmenterEvent, type SttProvider, type SttUtterance, type Vad, type VadStream } from '@switchboard/speech';
+import {
+  UtteranceSegmenter,
+  rmsDbfs,
+  SpeechError,
+  type SegmenterConfig,
+  type SegmenterEvent,
+  type SttProvider,
+  type SttResult,
+  type SttUtterance,
+  type Vad,
+  type VadStream,
+} from '@switchboard/speech';
 
 export type Mic = 'OPEN' | 'GATED' | 'CLOSED';
 
@@ -44,6 +55,18 @@ export interface SessionRecognizerOptions {
   readonly maxUtteranceMs: number;
   readonly gatedGraceMs: number;
   readonly resumeToleranceMs: number;
+  /**
+   * Onset confirmation while GATED (the agent speaks: an onset is a barge-in, and every 20 ms of
+   * confirmation is 20 ms more of the agent talking over the caller). Default: the segmenter's.
+   */
+  readonly gatedOnsetConfirmMs?: number;
+  /**
+   * After this much trailing silence (OPEN mic) the final search pass starts, while the hangover
+   * still runs, so the final is ready when the hangover ends instead of 70–230 ms after it. If
+   * speech resumes, the early result is dropped and the utterance is decoded again from its audio.
+   * 0 = off.
+   */
+  readonly earlyFinalMs?: number;
   readonly language?: string;
   readonly mic: Mic;
   readonly resume?: ResumePoint;
@@ -69,6 +92,8 @@ interface Utterance {
   /** Audio from onset − preroll; kept until the utterance ends (bounded by maxUtteranceMs). */
   readonly frames: Int16Array[];
   stt: SttUtterance | null;
+  /** A final search pass started during the hangover (earlyFinalMs). */
+  early: Promise<FinalPass> | null;
   lastPartial: string;
   sincePartialMs: number;
   partials: number;
@@ -87,6 +112,16 @@ export function cleanTranscript(text: string): string {
     .map((w) => w.replace(/\(\d+\)$/, ''))
     .filter((w) => w !== '' && !NON_SPEECH.test(w))
     .join(' ');
+}
+
+type FinalPass = { ok: true; result: SttResult } | { ok: false; err: unknown };
+
+/** The final search pass as a promise that never rejects (it may be started early and dropped). */
+function finalPass(stt: SttUtterance): Promise<FinalPass> {
+  return stt.finishAsync().then(
+    (result) => ({ ok: true as const, result }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
 }
 
 export class SessionRecognizer {
@@ -145,7 +180,8 @@ export class SessionRecognizer {
     this.#ring.push({ audioMs: frame.audioMs, samples: frame.samples });
     if (this.#ring.length > this.#ringCapacity) this.#ring.shift();
     let startedNow = false;
-    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb: rmsDbfs(frame.samples) })) {
+    const onset = this.#mic === 'GATED' && this.#o.gatedOnsetConfirmMs !== undefined ? { onsetConfirmMs: this.#o.gatedOnsetConfirmMs } : undefined;
+    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb: rmsDbfs(frame.samples) }, onset)) {
       if (ev.type === 'speech_start') {
         this.#startUtterance(ev.audioMs);
         startedNow = true;
@@ -156,6 +192,7 @@ export class SessionRecognizer {
     const u = this.#cur;
     if (!u || startedNow) return;
     u.frames.push(frame.samples);
+    this.#earlyFinal(u);
     if (!u.stt) this.#attach(u); // retried every frame: the decoder pool may have been full
     else {
       u.stt.push(frame.samples);
@@ -179,7 +216,10 @@ export class SessionRecognizer {
     } else if (mic === 'GATED') {
       // No transcript while gated; the audio is kept, so OPEN again re-attaches from the onset.
       this.#cur?.stt?.abort();
-      if (this.#cur) this.#cur.stt = null;
+      if (this.#cur) {
+        this.#cur.stt = null;
+        this.#cur.early = null;
+      }
     } else {
       this.close();
     }
@@ -207,6 +247,7 @@ export class SessionRecognizer {
       replayed: assigned.replayed,
       frames: this.#ring.filter((r) => r.audioMs >= startMs - this.#o.prerollMs).map((r) => r.samples),
       stt: null,
+      early: null,
       lastPartial: '',
       sincePartialMs: 0,
       partials: 0,
@@ -240,8 +281,27 @@ export class SessionRecognizer {
     return { index: this.#nextUtterance++, replayed: false };
   }
 
+  /**
+   * Starts the final search pass once the hangover has run `earlyFinalMs` (the rest of the
+   * hangover is silence the final would not use); speech resuming drops that result, and the
+   * next frame re-attaches a decoder with the whole utterance's audio.
+   */
+  #earlyFinal(u: Utterance): void {
+    const at = this.#o.earlyFinalMs ?? 0;
+    if (at <= 0) return;
+    const silence = this.#segmenter.trailingSilenceMs;
+    if (u.early && silence === 0) {
+      u.early = null;
+      return;
+    }
+    if (u.early || !u.stt || this.#mic !== 'OPEN' || silence < at) return;
+    const stt = u.stt;
+    u.stt = null;
+    u.early = finalPass(stt);
+  }
+
   #attach(u: Utterance): void {
-    if (u.stt || u.replayed || this.#mic !== 'OPEN') return;
+    if (u.stt || u.early || u.replayed || this.#mic !== 'OPEN') return;
     try {
       u.stt = this.#o.stt.startUtterance(this.#o.language === undefined ? {} : { language: this.#o.language });
     } catch (err) {
@@ -293,23 +353,28 @@ export class SessionRecognizer {
   }
 
   async #finalize(u: Utterance, end: { audioMs: number; durationMs: number }): Promise<void> {
-    if (!u.stt) this.#attach(u);
-    const stt = u.stt;
-    if (!stt) {
-      this.#o.sink({ type: 'no_final', utterance: u.index, reason: this.#mic === 'OPEN' ? 'no_decoder' : 'gated' });
-      return;
-    }
-    u.stt = null;
     const t0 = this.#now();
-    let result: { text: string; confidence: number };
-    try {
-      // Off the event loop: other sessions keep being served while this one decodes.
-      result = await stt.finishAsync();
-    } catch (err) {
-      this.#o.onSttError?.(err, u.index);
+    // Started during the hangover (earlyFinal), or now: off the event loop either way, so other
+    // sessions keep being served while this one decodes.
+    let pass = u.early;
+    u.early = null;
+    if (!pass) {
+      if (!u.stt) this.#attach(u);
+      const stt = u.stt;
+      if (!stt) {
+        this.#o.sink({ type: 'no_final', utterance: u.index, reason: this.#mic === 'OPEN' ? 'no_decoder' : 'gated' });
+        return;
+      }
+      u.stt = null;
+      pass = finalPass(stt);
+    }
+    const outcome = await pass;
+    if (!outcome.ok) {
+      this.#o.onSttError?.(outcome.err, u.index);
       this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'stt_error' });
       return;
     }
+    const result = outcome.result;
     const text = cleanTranscript(result.text);
     if (text === '') {
       this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'empty' });

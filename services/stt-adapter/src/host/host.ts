@@ -13,6 +13,8 @@ export interface RecognizerSettings {
   readonly maxUtteranceMs: number;
   readonly gatedGraceMs: number;
   readonly resumeToleranceMs: number;
+  readonly gatedOnsetConfirmMs: number;
+  readonly earlyFinalMs: number;
   readonly language: string;
 }
 

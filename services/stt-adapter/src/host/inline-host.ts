@@ -18,6 +18,8 @@ export function createInlineHost(engines: SttEngines, settings: RecognizerSettin
         maxUtteranceMs: settings.maxUtteranceMs,
         gatedGraceMs: settings.gatedGraceMs,
         resumeToleranceMs: settings.resumeToleranceMs,
+        gatedOnsetConfirmMs: settings.gatedOnsetConfirmMs,
+        earlyFinalMs: settings.earlyFinalMs,
         language: settings.language,
         mic: o.mic,
         ...(o.resume ? { resume: o.resume } : {}),

@@ -73,7 +73,7 @@ describe('e2e: two calls at once, Telugu text, shutdown', { timeout: 5 * 60_000 
     const [fa, fb] = [await foreignAudio(a, va), await foreignAudio(b, vb)];
     console.log(`# e2e: loud agent samples outside each page's own playback windows: A ${fa}, B ${fb}`);
     // Loud samples outside the playback windows also count audio the jitter buffer delayed past its
-    // window: on unless STRICT_MEDIA_TIMING=0 (transcript isolation above always holds).
+    // window: only with STRICT_MEDIA_TIMING=1 (transcript isolation above always holds).
     if (STRICT_MEDIA_TIMING) {
       assert.equal(fa, 0);
       assert.equal(fb, 0);

@@ -158,7 +158,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     assert.ok(r > 0.85, `envelope correlation ${r}`);
   });
 
-  // Real-time playout timing in Chromium: on unless STRICT_MEDIA_TIMING=0 (hold the measurement lock).
+  // Real-time playout timing in Chromium: only with STRICT_MEDIA_TIMING=1 (hold the measurement lock).
   void itStrict('agent PCM pushed in Node is heard in the browser (one-way latency)', async () => {
     const bursts = 6;
     const t0 = epochNow();
@@ -190,7 +190,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
   const jbWindowMs = (a: Rs, b: Rs): number =>
     ((b.jitterBufferDelay - a.jitterBufferDelay) / Math.max(1, b.jitterBufferEmittedCount - a.jitterBufferEmittedCount)) * 1000;
 
-  // Real-time playout timing in Chromium: on unless STRICT_MEDIA_TIMING=0 (hold the measurement lock).
+  // Real-time playout timing in Chromium: only with STRICT_MEDIA_TIMING=1 (hold the measurement lock).
   void itStrict('flush silences the browser within 150 ms and drops later frames of the flushed turn', async () => {
     const runs: number[] = [];
     const beyondJitterBuffer: number[] = [];

@@ -48,7 +48,10 @@ export const TtsConfigSchema = z.object({
   /** Utterances streamed at once by this replica (one at a time per session). */
   TTS_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(1_000).default(32),
   /** Deliveries of a speak command before it is dead-lettered (the turn then gets an ERROR event). */
-  TTS_MAX_DELIVER: z.coerce.number().int().min(1).max(20).default(3),
+  // Deliveries to replicas that died count too (found by the pipeline reliability run: a speak
+  // handed on by three dying replicas was dead-lettered unspoken); a redelivery resumes after the
+  // last frame and TTS_SPEAK_MAX_AGE_MS bounds how late it may still be spoken.
+  TTS_MAX_DELIVER: z.coerce.number().int().min(1).max(20).default(8),
   /**
    * ack_wait of the shared speak consumer: a replica that dies mid-utterance has its speak handed
    * to another replica this soon (which continues after the frames already sent). Live handlers

@@ -7,8 +7,9 @@ import { DeliverPolicy, AckPolicy } from '@nats-io/jetstream';
 import { extractTraceContext, withSpan } from '@switchboard/telemetry';
 import type { Bus, DlqReason } from './bus';
 import { describeMsg, dlqReasonFor } from './bus';
-import { PermanentError, errorCode, isRetryable } from './errors';
+import { PermanentError, errorCode, inPlaceRetryDelayMs, isRetryable } from './errors';
 import { KeyedExecutor } from './keyed-executor';
+import { keepWorking } from './working';
 import { ensureConsumer } from './topology';
 
 export interface HandlerContext {
@@ -110,7 +111,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
         return;
       } catch {
         if (abort.signal.aborted) return release(msg);
-        await sleep(Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)), undefined, { signal: abort.signal }).catch(() => undefined);
+        await sleep(inPlaceRetryDelayMs(attempt), undefined, { signal: abort.signal }).catch(() => undefined);
       }
     }
   }
@@ -120,7 +121,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     // so stop() takes as long as the work already started, not the whole queue.
     if (abort.signal.aborted) return release(msg);
     const deliveryCount = msg.info.deliveryCount;
-    const keepAlive = setInterval(() => msg.working(), 10_000);
+    const stopWorking = keepWorking(msg, 10_000);
     try {
       // The producer's trace context travels in the headers: the handler runs in a child span,
       // so whatever it publishes carries the same trace on (gateway → … → tts and back).
@@ -153,7 +154,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
         handledTotal?.inc({ consumer: opts.consumer, outcome: 'retried' });
       }
     } finally {
-      clearInterval(keepAlive);
+      stopWorking();
     }
   }
 

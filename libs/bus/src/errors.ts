@@ -30,3 +30,8 @@ export function errorCode(err: unknown): string {
   if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') return (err as { code: string }).code;
   return 'HANDLER_FAILED';
 }
+
+/** Delay before retry `attempt` (1-based) of work retried in place to keep a key's order: 100 ms doubling, at most 2 s. */
+export function inPlaceRetryDelayMs(attempt: number): number {
+  return Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
+}

@@ -2,7 +2,7 @@
 export { Bus, HEADERS, describeMsg, dlqReasonFor, type BusOptions, type PublishOptions, type DeadLetterInput, type DlqReason } from './bus';
 export { consume, subscribeOrdered, replicaConsumerName, type ConsumeOptions, type ConsumerHandle, type HandlerContext, type OrderedSubscription } from './consume';
 export { keepWorking } from './working';
-export { BusError, PermanentError, isRetryable, errorCode } from './errors';
+export { BusError, PermanentError, isRetryable, errorCode, inPlaceRetryDelayMs } from './errors';
 export { KeyedExecutor, type KeyedExecutorStats } from './keyed-executor';
 export { PartitionLeases, type PartitionLeasesOptions, type LeaseCallbacks } from './leases';
 export {

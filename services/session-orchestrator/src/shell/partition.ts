@@ -3,7 +3,7 @@
 // Applying an event: reduce → CAS-write state + outbox (fenced) → publish commands with
 // deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
 // re-publishing any outbox left behind.
-import { PermanentError, consume, durableConsumer, isNotFound, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
+import { PermanentError, inPlaceRetryDelayMs, consume, durableConsumer, isNotFound, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
 import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
@@ -114,7 +114,7 @@ export class PartitionWorker {
           throw err;
         }
         if (this.#stopped || !isRetryable(err)) throw err;
-        const delay = Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
+        const delay = inPlaceRetryDelayMs(attempt);
         this.#slog(e.sessionId).warn({ seq, attempt, err: (err as Error).message, retryInMs: delay }, 'apply failed, retrying in place (keeps the session in order)');
         await new Promise((r) => setTimeout(r, delay));
       }

@@ -44,6 +44,8 @@ export interface ConsumeOptions<T> {
   onStop?: 'nak' | 'keep';
   /** Stop when the server says the durable was deleted (a new owner recreated it) rather than pull from its successor. */
   stopIfDeleted?: boolean;
+  /** Lifetime of one pull request at the server (its idle heartbeat is half of it). Default 5 s. */
+  pullExpiresMs?: number;
   signal?: AbortSignal;
 }
 
@@ -82,21 +84,27 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const loopDone = new Promise<void>((r) => (resolveDone = r));
   const messages: ConsumerMessages = await consumer.consume({
     max_messages: Math.max(16, maxInFlight * 2),
-    expires: 5_000,
+    expires: opts.pullExpiresMs ?? 5_000,
     callback: (msg) => dispatch(msg),
   });
   void messages.closed().then(() => resolveDone(), () => resolveDone());
-  if (opts.stopIfDeleted) {
-    void (async () => {
-      for await (const s of messages.status()) {
-        if (s.type !== 'consumer_deleted') continue;
+  // What the pull loop reports: a consumer being deleted under us (taken over), and the pull
+  // requests the server ended without a status, written off by the patched client (see
+  // patches/@nats-io__jetstream@3.4.0.patch) — each was a multi-second stall before.
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === 'debug' && s.description === 'pull ended without a status') {
+        log.warn('pull request ended at the server without a status: written off (a successor was already waiting)');
+      } else if (s.type === 'heartbeats_missed') {
+        log.warn({ count: s.count }, 'pull heartbeats missed: re-pulling');
+      } else if (s.type === 'consumer_deleted' && opts.stopIfDeleted) {
         log.warn('durable deleted under us (taken over): stopped consuming it');
         abort.abort();
         await messages.close().catch(() => undefined);
         return;
       }
-    })().catch(() => undefined);
-  }
+    }
+  })().catch(() => undefined);
 
   async function deadLetter(msg: JsMsg, reason: DlqReason | string, detail: string): Promise<void> {
     // Retried here rather than nak'ed: while this message holds its key, later messages of the key

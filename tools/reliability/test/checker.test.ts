@@ -2,7 +2,7 @@
 // hand-made history and expects exactly that violation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCommand, makeEvent, MicState, SpeakKind, type CommandTarget, type CommandTypeName, type EventTypeName } from '@switchboard/contracts';
+import { makeCommand, makeEvent, MicState, SpeakKind, TimerKind, type CommandTarget, type CommandTypeName, type EventTypeName } from '@switchboard/contracts';
 import { checkHistory, expectedQueries, supersedingText, type History, type RecordedCommand, type SessionScript } from '@switchboard/reliability';
 
 const SID = 'ses_0AAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -189,4 +189,48 @@ test('turns out of script order, a missing barge-in cancel, and a wrong turn cou
   const h3 = cleanHistory();
   h3.finals[SID] = { ...h3.finals[SID]!, turns: 5 };
   assert.deepEqual(checkHistory(h3, [script]).violations.map((v) => v.kind), ['turn_count']);
+});
+
+/**
+ * The barge-in step's tail rebuilt: the playback timeout (TIMER_FIRED, with the commands of its
+ * return to LISTENING when `applied`) and the caller's SPEECH_STARTED, in the given stream order;
+ * no TTS_CANCEL anywhere.
+ */
+function bargeInVersusTimeout(order: 'timeout_first' | 'speech_first', applied: boolean): History {
+  const h = cleanHistory();
+  const b = h.events.pop()!; // the barge-in SPEECH_STARTED and its commands go
+  h.published.pop();
+  const turn = h.commands.find((c) => c.command.ttsCancel)!.command.ttsCancel!.turnId;
+  h.commands = h.commands.filter((c) => !c.command.commandId.startsWith(`${SID}:${b.seq}:`));
+  const push = (seq: number, type: EventTypeName, payload: Record<string, unknown>, id: string, correlationId = '') => {
+    const event = makeEvent(type, { sessionId: SID, source: 'x', eventId: id, correlationId }, payload as never);
+    h.events.push({ seq, time: seq, subject: `voice.evt.0.${SID}.${type}`, subjectSessionId: SID, event });
+    h.published.push({ eventId: id, sessionId: SID, eventType: type, at: seq, seq, duplicate: false });
+  };
+  const [timerSeq, speechSeq] = order === 'timeout_first' ? [b.seq, b.seq + 1] : [b.seq + 1, b.seq];
+  push(timerSeq, 'TIMER_FIRED', { kind: TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT, timerId: `playback_timeout:${b.seq - 1}`, deadline: 1 }, `timer:${SID}:playback_timeout`, turn);
+  push(speechSeq, 'SPEECH_STARTED', {}, `${SID}:barge`);
+  h.events.sort((x, y) => x.seq - y.seq);
+  if (applied) {
+    (['gateway', 'stt'] as const).forEach((target, index) =>
+      h.commands.push({ target, seq: 900 + index, time: timerSeq, command: makeCommand('MIC_SET', { sessionId: SID, source: 'session-orchestrator', commandId: `${SID}:${timerSeq}:${index}`, correlationId: '' }, { state: MicState.MIC_STATE_OPEN } as never) }),
+    );
+  }
+  h.finals[SID] = { ...h.finals[SID]!, lastSeq: b.seq + 1 };
+  return h;
+}
+
+test('a barge-in the log shows after the turn’s applied playback timeout needs no TTS_CANCEL; any other missing cancel is lost', () => {
+  const late = checkHistory(bargeInVersusTimeout('timeout_first', true), [script]);
+  assert.deepEqual(late.violations, []);
+  assert.equal(late.bargeInsAfterTimeout, 1);
+
+  // the caller spoke while the answer was playing: the orchestrator owed a cancel
+  const early = checkHistory(bargeInVersusTimeout('speech_first', true), [script]);
+  assert.ok(early.violations.some((v) => v.kind === 'lost_command' && /TTS_CANCEL/.test(v.detail)), JSON.stringify(early.violations));
+  assert.equal(early.bargeInsAfterTimeout, 0);
+
+  // a timer event the orchestrator did nothing with (stale) proves nothing
+  const ignored = checkHistory(bargeInVersusTimeout('timeout_first', false), [script]);
+  assert.ok(ignored.violations.some((v) => v.kind === 'lost_command' && /TTS_CANCEL/.test(v.detail)), JSON.stringify(ignored.violations));
 });

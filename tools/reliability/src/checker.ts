@@ -51,6 +51,8 @@ export interface CheckResult {
   stuck: number;
   /** barge-ins the log shows arrived after the turn's playback timeout (no cancel due) */
   bargeInsAfterTimeout: number;
+  /** superseded turns whose answer won the race and was cut by a barge-in (TTS_CANCEL) */
+  supersededWhileSpeaking: number;
   violations: Violation[];
 }
 
@@ -108,6 +110,7 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
   let stuck = 0;
   let commandsChecked = 0;
   let bargeInsAfterTimeout = 0;
+  let supersededWhileSpeaking = 0;
   const eventsBySession = new Map<string, History['events']>();
   for (const e of history.events) {
     if (!e.subjectSessionId || !e.event) continue;
@@ -218,12 +221,22 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
       if (!first) break;
       const turn = first.command.ragQuery!.turnId;
       if (step.interrupt === 'supersede') {
+        const second = firstQueries[qi + 1];
         if (!ragCancelled.has(turn)) {
-          lostCommands++;
-          add(sid, 'lost_command', `superseded turn ${turn} has no RAG_CANCEL`);
+          // The answer may win the race with the superseding final (the caller sends it when it
+          // sees the query; a real rag-worker answers in ms): then the final lands while the
+          // answer is spoken and cancels it as a barge-in — TTS_CANCEL instead of RAG_CANCEL,
+          // accepted only when the log shows the turn's TTS_SPEAK decided before that final.
+          const speakSeq = answerSpeakSeq(turn);
+          const finalSeq = second ? commandOrder(second.command.commandId)?.[0] : undefined;
+          const spokenFirst = speakSeq !== undefined && finalSeq !== undefined && speakSeq < finalSeq;
+          if (spokenFirst && ttsCancelled.has(turn)) supersededWhileSpeaking++;
+          else {
+            lostCommands++;
+            add(sid, 'lost_command', `superseded turn ${turn} has no ${spokenFirst ? 'TTS_CANCEL (its answer was being spoken)' : 'RAG_CANCEL'}`);
+          }
         }
         qi++;
-        const second = firstQueries[qi];
         if (!second) break;
         checkAnswered(second.command.ragQuery!.turnId, step.interrupt);
       } else checkAnswered(turn, step.interrupt);
@@ -241,9 +254,12 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
         }
       }
     }
-    function playbackTimedOutBeforeSpeech(turn: string): boolean {
+    function answerSpeakSeq(turn: string): number | undefined {
       const speak = cmds.find((c) => c.command.ttsSpeak?.turnId === turn && c.command.ttsSpeak.speakId.endsWith(':answer'));
-      const speakSeq = speak ? commandOrder(speak.command.commandId)?.[0] : undefined;
+      return speak ? commandOrder(speak.command.commandId)?.[0] : undefined;
+    }
+    function playbackTimedOutBeforeSpeech(turn: string): boolean {
+      const speakSeq = answerSpeakSeq(turn);
       if (speakSeq === undefined) return false;
       const applied = new Set(cmds.map((c) => commandOrder(c.command.commandId)?.[0]));
       const evs = (eventsBySession.get(sid) ?? []).filter((e) => e.seq > speakSeq).sort((a, b) => a.seq - b.seq);
@@ -280,6 +296,7 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
     repliesForCancelledTurns: replies,
     stuck,
     bargeInsAfterTimeout,
+    supersededWhileSpeaking,
     violations,
   };
 }

@@ -18,7 +18,7 @@ const script: SessionScript = {
 };
 
 /** What a correct orchestrator + caller produce for `script` (event seqs 1.., commands by event seq). */
-function cleanHistory(): History {
+function cleanHistory(o: { answeredBeforeSuperseded?: boolean } = {}): History {
   const h: History = { events: [], commands: [], published: [], finals: {} };
   let seq = 0;
   const cmdSeq: Record<string, number> = {};
@@ -57,13 +57,28 @@ function cleanHistory(): History {
   f = ev('STT_FINAL', { text: 'reset my password', isFinal: true });
   const t1 = `turn_${f}`;
   cmds(f, [['rag', 'RAG_QUERY', { turnId: t1, text: 'reset my password' }, t1]]);
-  f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
-  t = `turn_${f}`;
-  cmds(f, [
-    ['rag', 'RAG_CANCEL', { turnId: t1, reason: 'superseded' }, t1],
-    ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
-  ]);
-  ev('RAG_ANSWER_READY', { turnId: t1, text: 'late' }); // stale: no commands
+  if (o.answeredBeforeSuperseded) {
+    // The answer won the race: the superseding final comes while it is spoken — a barge-in
+    // (TTS_CANCEL), then the final opens the next turn (replayed in LISTENING, same event).
+    speak(ev('RAG_ANSWER_READY', { turnId: t1, text: 'a' }), t1);
+    f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
+    t = `turn_${f}`;
+    cmds(f, [
+      ['tts', 'TTS_CANCEL', { turnId: t1, reason: 'barge_in' }, t1],
+      ['gateway', 'PLAYBACK_FLUSH', { turnId: t1, reason: 'barge_in' }, t1],
+      ['gateway', 'MIC_SET', { state: MicState.MIC_STATE_OPEN }, ''],
+      ['stt', 'MIC_SET', { state: MicState.MIC_STATE_OPEN }, ''],
+      ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
+    ]);
+  } else {
+    f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
+    t = `turn_${f}`;
+    cmds(f, [
+      ['rag', 'RAG_CANCEL', { turnId: t1, reason: 'superseded' }, t1],
+      ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
+    ]);
+    ev('RAG_ANSWER_READY', { turnId: t1, text: 'late' }); // stale: no commands
+  }
   speak(ev('RAG_ANSWER_READY', { turnId: t, text: 'a' }), t);
   open(ev('PLAYBACK_DONE', { turnId: t, speakId: `${t}:answer` }));
   // step 2: barge-in
@@ -233,4 +248,22 @@ test('a barge-in the log shows after the turn’s applied playback timeout needs
   // a timer event the orchestrator did nothing with (stale) proves nothing
   const ignored = checkHistory(bargeInVersusTimeout('timeout_first', false), [script]);
   assert.ok(ignored.violations.some((v) => v.kind === 'lost_command' && /TTS_CANCEL/.test(v.detail)), JSON.stringify(ignored.violations));
+});
+
+test('a superseded turn whose answer was already being spoken is cancelled by TTS_CANCEL; without any cancel it is lost', () => {
+  const raced = checkHistory(cleanHistory({ answeredBeforeSuperseded: true }), [script]);
+  assert.deepEqual(raced.violations, []);
+
+  const h = cleanHistory({ answeredBeforeSuperseded: true });
+  const t1 = h.commands.find((c) => c.command.ttsCancel?.reason === 'barge_in')!.command.ttsCancel!.turnId;
+  h.commands = h.commands.filter((c) => c.command.ttsCancel?.turnId !== t1);
+  const r = checkHistory(h, [script]);
+  assert.ok(r.violations.some((v) => v.kind === 'lost_command' && v.detail.includes(`superseded turn ${t1}`)), JSON.stringify(r.violations));
+
+  // a TTS_CANCEL does not stand in for the RAG_CANCEL of a turn that was still thinking
+  const h2 = cleanHistory();
+  const rc = h2.commands.find((c) => c.command.ragCancel)!;
+  h2.commands = h2.commands.map((c) => (c === rc ? { ...c, target: 'tts' as const, command: makeCommand('TTS_CANCEL', { sessionId: SID, source: 'session-orchestrator', commandId: rc.command.commandId, correlationId: rc.command.ragCancel!.turnId }, { turnId: rc.command.ragCancel!.turnId, reason: 'x' } as never) } : c));
+  const r2 = checkHistory(h2, [script]);
+  assert.ok(r2.violations.some((v) => v.kind === 'lost_command' && /has no RAG_CANCEL/.test(v.detail)), JSON.stringify(r2.violations));
 });

@@ -87,7 +87,7 @@ console.log(`run                          ${(result.elapsedMs / 1000).toFixed(1)
 const all = [...c.violations, ...w.violations];
 if (all.length > 0) {
   console.log(summarizeViolations(all));
-  writeFileSync(`/tmp/reliability-pipeline-${SEED}.json`, JSON.stringify({ violations: all, unfinished: result.unfinished, scripts: sc.scripts }));
+  writeFileSync(`/tmp/reliability-pipeline-${SEED}.json`, JSON.stringify({ violations: all, unfinished: result.unfinished, scripts: sc.scripts, history: result.history, frames: sc.playout.frames }));
 }
 if (result.unfinished.length > 0) console.log(`unfinished: ${JSON.stringify(result.unfinished.slice(0, 5))}`);
 await sc.tearDown();

@@ -138,12 +138,13 @@ export class SyntheticCaller {
 
   async #emit(sessionId: string, type: EventTypeName, eventId: string, payload: Record<string, unknown>, correlationId: string): Promise<void> {
     const ev = makeEvent(type, { sessionId, source: 'synthetic-caller', eventId, correlationId }, payload as never);
-    const until = Date.now() + this.#o.publishBudgetMs;
+    const firstTryAt = Date.now();
+    const until = firstTryAt + this.#o.publishBudgetMs;
     for (let attempt = 1; ; attempt++) {
       if (this.#stopped) return;
       try {
         const ack = await this.#o.bus.publishEvent(ev);
-        this.#o.recorder.notePublished({ eventId, sessionId, eventType: type, at: Date.now(), seq: ack.seq, duplicate: ack.duplicate });
+        this.#o.recorder.notePublished({ eventId, sessionId, eventType: type, at: Date.now(), seq: ack.seq, duplicate: ack.duplicate, firstTryAt, attempts: attempt });
         return;
       } catch (err) {
         // The server is restarting or a node is gone: the same id again is harmless (dedup).

@@ -8,10 +8,16 @@
 //     utterance                                                                    → duplicates
 //   - no TTS_SPEAK for a turn after its RAG_CANCEL/TTS_CANCEL                      → replies for cancelled turns
 //   - after its script, the session is LISTENING/IDLE (ENDED if it hung up)        → stuck
+// A barged-in turn needs no TTS_CANCEL only when the log proves the barge-in came too late: the
+// turn's playback timeout (TIMER_FIRED, applied: it produced commands) is in the stream after its
+// TTS_SPEAK with no SPEECH_STARTED of the session between them. The orchestrator applies a
+// session's events in stream order, so the call was back in LISTENING before the caller spoke.
+// (Seen on a 3-node cluster with a node killed: the orchestrator applied events ~18 s late and the
+// caller's barge-in landed after the 30 s playback timeout.) Counted as `bargeInsAfterTimeout`.
 // Commands of one session are ordered by the event sequence in their id
 // (`<sessionId>:<eventSeq>:<index>`): that is the order the orchestrator decided them in, across
 // the four command streams.
-import { CommandType, type Command } from '@switchboard/contracts';
+import { CommandType, EventType, TimerKind, type Command } from '@switchboard/contracts';
 import { commandOrder, type History, type RecordedCommand } from './history';
 import { expectedQueries, type SessionScript } from './script';
 
@@ -43,6 +49,10 @@ export interface CheckResult {
   duplicated: number;
   repliesForCancelledTurns: number;
   stuck: number;
+  /** barge-ins the log shows arrived after the turn's playback timeout (no cancel due) */
+  bargeInsAfterTimeout: number;
+  /** superseded turns whose answer won the race and was cut by a barge-in (TTS_CANCEL) */
+  supersededWhileSpeaking: number;
   violations: Violation[];
 }
 
@@ -99,6 +109,15 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
   let replies = 0;
   let stuck = 0;
   let commandsChecked = 0;
+  let bargeInsAfterTimeout = 0;
+  let supersededWhileSpeaking = 0;
+  const eventsBySession = new Map<string, History['events']>();
+  for (const e of history.events) {
+    if (!e.subjectSessionId || !e.event) continue;
+    const list = eventsBySession.get(e.subjectSessionId);
+    if (list) list.push(e);
+    else eventsBySession.set(e.subjectSessionId, [e]);
+  }
 
   for (const script of scripts) {
     const sid = script.sessionId;
@@ -202,12 +221,22 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
       if (!first) break;
       const turn = first.command.ragQuery!.turnId;
       if (step.interrupt === 'supersede') {
+        const second = firstQueries[qi + 1];
         if (!ragCancelled.has(turn)) {
-          lostCommands++;
-          add(sid, 'lost_command', `superseded turn ${turn} has no RAG_CANCEL`);
+          // The answer may win the race with the superseding final (the caller sends it when it
+          // sees the query; a real rag-worker answers in ms): then the final lands while the
+          // answer is spoken and cancels it as a barge-in — TTS_CANCEL instead of RAG_CANCEL,
+          // accepted only when the log shows the turn's TTS_SPEAK decided before that final.
+          const speakSeq = answerSpeakSeq(turn);
+          const finalSeq = second ? commandOrder(second.command.commandId)?.[0] : undefined;
+          const spokenFirst = speakSeq !== undefined && finalSeq !== undefined && speakSeq < finalSeq;
+          if (spokenFirst && ttsCancelled.has(turn)) supersededWhileSpeaking++;
+          else {
+            lostCommands++;
+            add(sid, 'lost_command', `superseded turn ${turn} has no ${spokenFirst ? 'TTS_CANCEL (its answer was being spoken)' : 'RAG_CANCEL'}`);
+          }
         }
         qi++;
-        const second = firstQueries[qi];
         if (!second) break;
         checkAnswered(second.command.ragQuery!.turnId, step.interrupt);
       } else checkAnswered(turn, step.interrupt);
@@ -218,9 +247,28 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
         lostCommands++;
         add(sid, 'lost_command', `turn ${turn} has no answer TTS_SPEAK`);
       } else if (interrupt === 'barge_in' && !ttsCancelled.has(turn)) {
-        lostCommands++;
-        add(sid, 'lost_command', `barged-in turn ${turn} has no TTS_CANCEL`);
+        if (playbackTimedOutBeforeSpeech(turn)) bargeInsAfterTimeout++;
+        else {
+          lostCommands++;
+          add(sid, 'lost_command', `barged-in turn ${turn} has no TTS_CANCEL`);
+        }
       }
+    }
+    function answerSpeakSeq(turn: string): number | undefined {
+      const speak = cmds.find((c) => c.command.ttsSpeak?.turnId === turn && c.command.ttsSpeak.speakId.endsWith(':answer'));
+      return speak ? commandOrder(speak.command.commandId)?.[0] : undefined;
+    }
+    function playbackTimedOutBeforeSpeech(turn: string): boolean {
+      const speakSeq = answerSpeakSeq(turn);
+      if (speakSeq === undefined) return false;
+      const applied = new Set(cmds.map((c) => commandOrder(c.command.commandId)?.[0]));
+      const evs = (eventsBySession.get(sid) ?? []).filter((e) => e.seq > speakSeq).sort((a, b) => a.seq - b.seq);
+      for (const e of evs) {
+        const ev = e.event!;
+        if (ev.eventType === EventType.SPEECH_STARTED) return false;
+        if (ev.eventType === EventType.TIMER_FIRED && ev.timerFired?.kind === TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT && ev.correlationId === turn && applied.has(e.seq)) return true;
+      }
+      return false;
     }
 
     // ---- final state
@@ -247,6 +295,8 @@ export function checkHistory(history: History, scripts: readonly SessionScript[]
     duplicated,
     repliesForCancelledTurns: replies,
     stuck,
+    bargeInsAfterTimeout,
+    supersededWhileSpeaking,
     violations,
   };
 }

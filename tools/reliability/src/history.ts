@@ -19,6 +19,8 @@ export interface RecordedCommand {
   target: CommandTarget;
   seq: number;
   time: number;
+  /** local time the recorder received it (the caller reacts from then on) */
+  receivedAt?: number;
   command: Command;
 }
 
@@ -28,6 +30,9 @@ export interface PublishedEvent {
   eventType: string;
   /** local time the publish was acknowledged */
   at: number;
+  /** local time of the first publish attempt, and how many attempts it took */
+  firstTryAt?: number;
+  attempts?: number;
   /** stream sequence of the ack */
   seq: number;
   /** the stream's dedup said it already had this id */

@@ -35,6 +35,8 @@ export class PipelineFaults {
     return sets.filter((set) => !this.#starting.has(set.service) && set.replicas.size > 1);
   }
 
+  // `k` counts faults done; it must not depend on onProgress (without one, the pipeline test's
+  // loops once never ended: kills went on past the run's budget, for half an hour).
   async killRandomReplicas(rng: Rng, plan: FaultPlan): Promise<void> {
     for (let k = 0; k < plan.count && !plan.stopped?.(); ) {
       await sleep(rng.int(...plan.gapMs));
@@ -49,7 +51,8 @@ export class PipelineFaults {
           set.waitReady(replacement).catch(() => undefined).finally(() => this.#starting.delete(set.service)),
         );
       }
-      plan.onProgress?.(++k, this.killsBy, `kill -9 ${set.service}`);
+      k++;
+      plan.onProgress?.(k, this.killsBy, `kill -9 ${set.service}`);
     }
   }
 
@@ -62,7 +65,8 @@ export class PipelineFaults {
       const ms = rng.int(...plan.pauseMs);
       await withBudget(set.pauseRandom(rng, ms), ms + 10_000, `SIGSTOP of a ${set.service} replica`).catch(() => undefined);
       this.pausesBy[set.service] = (this.pausesBy[set.service] ?? 0) + 1;
-      plan.onProgress?.(++k, this.pausesBy, `SIGSTOP ${set.service} ${ms} ms`);
+      k++;
+      plan.onProgress?.(k, this.pausesBy, `SIGSTOP ${set.service} ${ms} ms`);
     }
   }
 }

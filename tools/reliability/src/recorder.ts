@@ -121,7 +121,7 @@ export class HistoryRecorder {
   #onCommand(target: CommandTarget, m: JsMsg): void {
     let rec: RecordedCommand;
     try {
-      rec = { target, seq: m.seq, time: timeOf(m), command: decodeCommand(m.data) };
+      rec = { target, seq: m.seq, time: timeOf(m), receivedAt: Date.now(), command: decodeCommand(m.data) };
     } catch (err) {
       this.undecodableCommands.push({ target, seq: m.seq, error: (err as Error).message });
       return;

@@ -2,7 +2,7 @@
 // hand-made history and expects exactly that violation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCommand, makeEvent, MicState, SpeakKind, type CommandTarget, type CommandTypeName, type EventTypeName } from '@switchboard/contracts';
+import { makeCommand, makeEvent, MicState, SpeakKind, TimerKind, type CommandTarget, type CommandTypeName, type EventTypeName } from '@switchboard/contracts';
 import { checkHistory, expectedQueries, supersedingText, type History, type RecordedCommand, type SessionScript } from '@switchboard/reliability';
 
 const SID = 'ses_0AAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -18,7 +18,7 @@ const script: SessionScript = {
 };
 
 /** What a correct orchestrator + caller produce for `script` (event seqs 1.., commands by event seq). */
-function cleanHistory(): History {
+function cleanHistory(o: { answeredBeforeSuperseded?: boolean } = {}): History {
   const h: History = { events: [], commands: [], published: [], finals: {} };
   let seq = 0;
   const cmdSeq: Record<string, number> = {};
@@ -57,13 +57,28 @@ function cleanHistory(): History {
   f = ev('STT_FINAL', { text: 'reset my password', isFinal: true });
   const t1 = `turn_${f}`;
   cmds(f, [['rag', 'RAG_QUERY', { turnId: t1, text: 'reset my password' }, t1]]);
-  f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
-  t = `turn_${f}`;
-  cmds(f, [
-    ['rag', 'RAG_CANCEL', { turnId: t1, reason: 'superseded' }, t1],
-    ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
-  ]);
-  ev('RAG_ANSWER_READY', { turnId: t1, text: 'late' }); // stale: no commands
+  if (o.answeredBeforeSuperseded) {
+    // The answer won the race: the superseding final comes while it is spoken — a barge-in
+    // (TTS_CANCEL), then the final opens the next turn (replayed in LISTENING, same event).
+    speak(ev('RAG_ANSWER_READY', { turnId: t1, text: 'a' }), t1);
+    f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
+    t = `turn_${f}`;
+    cmds(f, [
+      ['tts', 'TTS_CANCEL', { turnId: t1, reason: 'barge_in' }, t1],
+      ['gateway', 'PLAYBACK_FLUSH', { turnId: t1, reason: 'barge_in' }, t1],
+      ['gateway', 'MIC_SET', { state: MicState.MIC_STATE_OPEN }, ''],
+      ['stt', 'MIC_SET', { state: MicState.MIC_STATE_OPEN }, ''],
+      ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
+    ]);
+  } else {
+    f = ev('STT_FINAL', { text: supersedingText(script.steps[1]!), isFinal: true });
+    t = `turn_${f}`;
+    cmds(f, [
+      ['rag', 'RAG_CANCEL', { turnId: t1, reason: 'superseded' }, t1],
+      ['rag', 'RAG_QUERY', { turnId: t, text: supersedingText(script.steps[1]!) }, t],
+    ]);
+    ev('RAG_ANSWER_READY', { turnId: t1, text: 'late' }); // stale: no commands
+  }
   speak(ev('RAG_ANSWER_READY', { turnId: t, text: 'a' }), t);
   open(ev('PLAYBACK_DONE', { turnId: t, speakId: `${t}:answer` }));
   // step 2: barge-in
@@ -189,4 +204,66 @@ test('turns out of script order, a missing barge-in cancel, and a wrong turn cou
   const h3 = cleanHistory();
   h3.finals[SID] = { ...h3.finals[SID]!, turns: 5 };
   assert.deepEqual(checkHistory(h3, [script]).violations.map((v) => v.kind), ['turn_count']);
+});
+
+/**
+ * The barge-in step's tail rebuilt: the playback timeout (TIMER_FIRED, with the commands of its
+ * return to LISTENING when `applied`) and the caller's SPEECH_STARTED, in the given stream order;
+ * no TTS_CANCEL anywhere.
+ */
+function bargeInVersusTimeout(order: 'timeout_first' | 'speech_first', applied: boolean): History {
+  const h = cleanHistory();
+  const b = h.events.pop()!; // the barge-in SPEECH_STARTED and its commands go
+  h.published.pop();
+  const turn = h.commands.find((c) => c.command.ttsCancel)!.command.ttsCancel!.turnId;
+  h.commands = h.commands.filter((c) => !c.command.commandId.startsWith(`${SID}:${b.seq}:`));
+  const push = (seq: number, type: EventTypeName, payload: Record<string, unknown>, id: string, correlationId = '') => {
+    const event = makeEvent(type, { sessionId: SID, source: 'x', eventId: id, correlationId }, payload as never);
+    h.events.push({ seq, time: seq, subject: `voice.evt.0.${SID}.${type}`, subjectSessionId: SID, event });
+    h.published.push({ eventId: id, sessionId: SID, eventType: type, at: seq, seq, duplicate: false });
+  };
+  const [timerSeq, speechSeq] = order === 'timeout_first' ? [b.seq, b.seq + 1] : [b.seq + 1, b.seq];
+  push(timerSeq, 'TIMER_FIRED', { kind: TimerKind.TIMER_KIND_PLAYBACK_TIMEOUT, timerId: `playback_timeout:${b.seq - 1}`, deadline: 1 }, `timer:${SID}:playback_timeout`, turn);
+  push(speechSeq, 'SPEECH_STARTED', {}, `${SID}:barge`);
+  h.events.sort((x, y) => x.seq - y.seq);
+  if (applied) {
+    (['gateway', 'stt'] as const).forEach((target, index) =>
+      h.commands.push({ target, seq: 900 + index, time: timerSeq, command: makeCommand('MIC_SET', { sessionId: SID, source: 'session-orchestrator', commandId: `${SID}:${timerSeq}:${index}`, correlationId: '' }, { state: MicState.MIC_STATE_OPEN } as never) }),
+    );
+  }
+  h.finals[SID] = { ...h.finals[SID]!, lastSeq: b.seq + 1 };
+  return h;
+}
+
+test('a barge-in the log shows after the turn’s applied playback timeout needs no TTS_CANCEL; any other missing cancel is lost', () => {
+  const late = checkHistory(bargeInVersusTimeout('timeout_first', true), [script]);
+  assert.deepEqual(late.violations, []);
+  assert.equal(late.bargeInsAfterTimeout, 1);
+
+  // the caller spoke while the answer was playing: the orchestrator owed a cancel
+  const early = checkHistory(bargeInVersusTimeout('speech_first', true), [script]);
+  assert.ok(early.violations.some((v) => v.kind === 'lost_command' && /TTS_CANCEL/.test(v.detail)), JSON.stringify(early.violations));
+  assert.equal(early.bargeInsAfterTimeout, 0);
+
+  // a timer event the orchestrator did nothing with (stale) proves nothing
+  const ignored = checkHistory(bargeInVersusTimeout('timeout_first', false), [script]);
+  assert.ok(ignored.violations.some((v) => v.kind === 'lost_command' && /TTS_CANCEL/.test(v.detail)), JSON.stringify(ignored.violations));
+});
+
+test('a superseded turn whose answer was already being spoken is cancelled by TTS_CANCEL; without any cancel it is lost', () => {
+  const raced = checkHistory(cleanHistory({ answeredBeforeSuperseded: true }), [script]);
+  assert.deepEqual(raced.violations, []);
+
+  const h = cleanHistory({ answeredBeforeSuperseded: true });
+  const t1 = h.commands.find((c) => c.command.ttsCancel?.reason === 'barge_in')!.command.ttsCancel!.turnId;
+  h.commands = h.commands.filter((c) => c.command.ttsCancel?.turnId !== t1);
+  const r = checkHistory(h, [script]);
+  assert.ok(r.violations.some((v) => v.kind === 'lost_command' && v.detail.includes(`superseded turn ${t1}`)), JSON.stringify(r.violations));
+
+  // a TTS_CANCEL does not stand in for the RAG_CANCEL of a turn that was still thinking
+  const h2 = cleanHistory();
+  const rc = h2.commands.find((c) => c.command.ragCancel)!;
+  h2.commands = h2.commands.map((c) => (c === rc ? { ...c, target: 'tts' as const, command: makeCommand('TTS_CANCEL', { sessionId: SID, source: 'session-orchestrator', commandId: rc.command.commandId, correlationId: rc.command.ragCancel!.turnId }, { turnId: rc.command.ragCancel!.turnId, reason: 'x' } as never) } : c));
+  const r2 = checkHistory(h2, [script]);
+  assert.ok(r2.violations.some((v) => v.kind === 'lost_command' && /has no RAG_CANCEL/.test(v.detail)), JSON.stringify(r2.violations));
 });

@@ -19,14 +19,14 @@ after(async () => {
   await cluster?.stop();
 });
 
-// Opt-in (RELIABILITY_KNOWN_FAILING=1) again: the stall is fixed (recorder) and it passed 6 of 7
-// runs, but one full-suite run failed: after the node kill the synthetic caller saw a TTS_SPEAK
-// 4.3 s late and acted on it ~26 s later, the orchestrator's 30 s playback timeout returned the
-// call to LISTENING first, and the checker then expected a TTS_CANCEL for a barge-in that never
-// happened (lost_command). Every command was recorded; the harness's lag is not yet explained.
-// History dumped to /tmp/reliability-cluster.json on failure.
-const run = process.env['RELIABILITY_KNOWN_FAILING'] === '1' ? test : test.skip;
-void run(`3-node JetStream cluster (R3): kill -9 of one node mid-run — checker clean (seed ${SEED})`, async () => {
+// On by default. A run once failed: after the node kill the orchestrator applied events up to ~18 s
+// late (KV/stream leaders being re-elected on 2 busy cores: "jetstream is not enabled" retried in
+// place), a TTS_SPEAK reached the caller late and its barge-in landed after the 30 s playback
+// timeout had already returned the call to LISTENING. The synthetic caller itself reacts within
+// tens of ms (measured: command → recorder → publish); the checker now accepts a missing
+// TTS_CANCEL only when the log proves that order (bargeInsAfterTimeout, printed below).
+// History dumped to /tmp/reliability-cluster.json on failure (or with RELIABILITY_DUMP=1).
+void test(`3-node JetStream cluster (R3): kill -9 of one node mid-run — checker clean (seed ${SEED})`, async () => {
   cluster = await startNatsCluster({ size: 3 });
   const cl = cluster;
   sc = new Scenario({ servers: cl.servers, seed: SEED, natsReplicas: 3, script: { sessions: 60, steps: [3, 4], pauseMs: [50, 400], bargeInRate: 0.25, supersedeRate: 0.15, hangUpRate: 0.2 }, replicas: 3, startSpacingMs: 10 });
@@ -47,7 +47,7 @@ void run(`3-node JetStream cluster (R3): kill -9 of one node mid-run — checker
   const c = r.check;
   console.log(
     `# cluster: ${c.sessions} sessions, ${c.eventsChecked} events, ${c.commandsChecked} commands checked; node ${victim} killed -9; ` +
-      `lost ${c.lost}, duplicated ${c.duplicated}, replies for cancelled ${c.repliesForCancelledTurns}, stuck ${c.stuck}; run ${r.elapsedMs} ms, publish retries ${r.publishRetries}, recorder consumers re-created ${sc.recorder.restarts}`,
+      `lost ${c.lost}, duplicated ${c.duplicated}, replies for cancelled ${c.repliesForCancelledTurns}, stuck ${c.stuck}, barge-ins after the playback timeout ${c.bargeInsAfterTimeout}; run ${r.elapsedMs} ms, publish retries ${r.publishRetries}, recorder consumers re-created ${sc.recorder.restarts}`,
   );
   if (c.violations.length > 0 || r.unfinished.length > 0 || process.env['RELIABILITY_DUMP'] === '1') {
     writeFileSync('/tmp/reliability-cluster.json', JSON.stringify({ violations: c.violations, unfinished: r.unfinished, history: r.history, scripts: sc.scripts, victim }));

@@ -50,7 +50,8 @@ function assertClean(name: string, { r, s }: { r: PipelineResult; s: PipelineSce
       `${r.workers.speaks} speaks, ${r.workers.framesChecked} agent frames, finals ${r.workers.finalsDelivered}/${r.workers.finalsExpected}; ` +
       `lost ${r.check.lost}, duplicated ${r.check.duplicated}, stuck ${r.check.stuck}, worker violations ${r.workers.violations.length}; run ${r.elapsedMs} ms`,
   );
-  if (all.length > 0) writeFileSync(`/tmp/reliability-${name}.json`, JSON.stringify({ violations: all, scripts: s.scripts }));
+  if (all.length > 0 || r.unfinished.length > 0 || process.env['RELIABILITY_DUMP'] === '1')
+    writeFileSync(`/tmp/reliability-${name}.json`, JSON.stringify({ violations: all, unfinished: r.unfinished, scripts: s.scripts, history: r.history, frames: s.playout.frames }));
   assert.deepEqual(r.callerErrors, []);
   assert.deepEqual(s.sets().flatMap((x) => x.crashes), [], 'no replica crashed on its own');
   assert.equal(all.length, 0, `${summarizeViolations(all)}\nunfinished: ${JSON.stringify(r.unfinished.slice(0, 5))}`);

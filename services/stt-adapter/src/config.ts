@@ -45,6 +45,13 @@ export const SttAdapterConfigSchema = z.object({
    * (−10 dBFS) pink noise where 60 ms raised none (test/latency.test.ts): kept equal by default.
    */
   VAD_GATED_ONSET_CONFIRM_MS: int(0, 1000).default(60),
+  /**
+   * While GATED, a loud onset whose 4–7.5 kHz band is this many dB denser than its 100–2000 Hz
+   * band (a sibilant: "stop", "sorry", "shut up") counts towards a barge-in onset even when Silero
+   * rates it 0 (it does for seconds after an utterance: the onset of "stop" was seen 240 ms late,
+   * at its vowel). Broadband noise stays below ~5 dB. 0 = off.
+   */
+  VAD_GATED_SIBILANT_TILT_DB: int(0, 60).default(15),
   VAD_HANGOVER_MS: int(100, 5000).default(400),
   /** Audio before the detected onset that is decoded too (onsets are detected a little late). */
   STT_PREROLL_MS: int(0, 2000).default(300),

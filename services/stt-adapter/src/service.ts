@@ -10,7 +10,12 @@ import { createSttAdapter } from './shell/adapter';
 
 export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
   return {
-    segmenter: { threshold: c.VAD_THRESHOLD, onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS, hangoverMs: c.VAD_HANGOVER_MS },
+    segmenter: {
+      threshold: c.VAD_THRESHOLD,
+      onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS,
+      hangoverMs: c.VAD_HANGOVER_MS,
+      fricativeOnset: { enabled: c.VAD_GATED_SIBILANT_TILT_DB > 0, minTiltDb: c.VAD_GATED_SIBILANT_TILT_DB },
+    },
     prerollMs: c.STT_PREROLL_MS,
     partialEveryMs: c.STT_PARTIAL_EVERY_MS,
     maxUtteranceMs: c.STT_MAX_UTTERANCE_MS,

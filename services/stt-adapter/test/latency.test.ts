@@ -78,6 +78,30 @@ test('GATED: a shorter gated confirm emits SPEECH_STARTED that much audio sooner
   assert.ok(fast.emittedAt - onset <= 80, `emitted ${fast.emittedAt - onset} ms of audio after the onset`);
 });
 
+test('GATED: "stop" seconds after an utterance (Silero rates its "s" 0.00) starts a barge-in at the sibilant, not 240 ms later at the vowel', async () => {
+  // The bench/e2e call's script: after "How do I reset my password?" and 4.6 s of the caller's
+  // silence while the agent answers, Silero's state keeps the "s" of "stop" at 0.00 until the vowel.
+  const question = await synthesizeFixture('How do I reset my password?', 'flite:slt');
+  const stop = await synthesizeFixture('Stop.', 'flite:slt');
+  const before = concatAudio(silence(500), question, silence(4600));
+  const onset = before.samples.length / 16 + speechBoundsByEnergy(stop.samples, 16000)!.startMs;
+  const audio = concatAudio(before, stop, silence(800));
+  const emittedAfterOnset = async (sibilant: boolean): Promise<number> => {
+    const r = await run(audio, 'GATED', {
+      gatedOnsetConfirmMs: config.VAD_GATED_ONSET_CONFIRM_MS,
+      segmenter: { onsetConfirmMs: config.VAD_ONSET_CONFIRM_MS, hangoverMs: config.VAD_HANGOVER_MS, fricativeOnset: { enabled: sibilant, minTiltDb: config.VAD_GATED_SIBILANT_TILT_DB } },
+    });
+    const starts = r.events.filter((e) => e.ev.type === 'speech_started' && e.audioMs > onset - 500);
+    assert.equal(starts.length, 1, 'one SPEECH_STARTED for "stop"');
+    return starts[0]!.audioMs + 20 - onset;
+  };
+  const without = await emittedAfterOnset(false);
+  const withIt = await emittedAfterOnset(true);
+  console.log(`# stt: GATED "stop" after an utterance: SPEECH_STARTED emitted ${withIt} ms of audio after the onset with the sibilant path, ${without} ms without`);
+  assert.ok(withIt <= 100, `emitted ${withIt} ms after the onset`);
+  assert.ok(without - withIt >= 100, 'the sibilant path is what made it early');
+});
+
 test('GATED onset confirmation: quiet noise raises no barge-in; what the configured and a 40 ms confirm raise on louder noise and echo is reported', async () => {
   const agent = await synthesizeFixture('Your order shipped yesterday and should arrive on Friday.', 'flite:slt');
   const room = await noiseFixture(agent.samples.length / 16, { color: 'pink', gainDb: -45 });

@@ -7,6 +7,7 @@
 // after it ended), the whole utterance, from its onset, is decoded and its final emitted.
 import {
   UtteranceSegmenter,
+  highBandTiltDb,
   rmsDbfs,
   SpeechError,
   type SegmenterConfig,
@@ -181,7 +182,12 @@ export class SessionRecognizer {
     if (this.#ring.length > this.#ringCapacity) this.#ring.shift();
     let startedNow = false;
     const onset = this.#mic === 'GATED' && this.#o.gatedOnsetConfirmMs !== undefined ? { onsetConfirmMs: this.#o.gatedOnsetConfirmMs } : undefined;
-    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb: rmsDbfs(frame.samples) }, onset)) {
+    const energyDb = rmsDbfs(frame.samples);
+    // The sibilant onset path (segmenter.fricativeOnset) only while GATED, where onset speed is
+    // barge-in speed; OPEN onsets wait for Silero (nothing is cut short by a late one).
+    const fo = this.#segmenter.config.fricativeOnset;
+    const tilt = this.#mic === 'GATED' && fo.enabled && energyDb >= fo.minLevelDb ? { tiltDb: highBandTiltDb(frame.samples) } : {};
+    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb, ...tilt }, onset)) {
       if (ev.type === 'speech_start') {
         this.#startUtterance(ev.audioMs);
         startedNow = true;

@@ -61,6 +61,15 @@ export const SttAdapterConfigSchema = z.object({
    * hangover drops that pass and decodes the utterance again (CPU spent only on pauses).
    */
   STT_EARLY_FINAL_MS: int(0, 5000).default(160),
+  /**
+   * An utterance whose early final reads complete (it does not end on "and", "the", "my", …)
+   * ends after this much silence instead of the whole hangover (0 = off). Voice-to-voice from
+   * the caller's real speech end was ~610 ms p50 with the 400 ms hangover inside it.
+   */
+  STT_COMPLETE_END_MS: int(0, 5000).default(220),
+  /** Speech resuming within this long after such an early end continues that utterance (one final with both parts); short, so a
+   *  barge-in ("stop") seconds later is never glued to the question before it. */
+  STT_REJOIN_MS: int(0, 10_000).default(700),
   /** Partial hypotheses at most this often (audio time), and only when the text changed. */
   STT_PARTIAL_EVERY_MS: int(0, 10_000).default(300),
   /** An utterance longer than this is cut (final emitted) so a decoder is never held forever. */

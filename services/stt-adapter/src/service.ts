@@ -23,6 +23,8 @@ export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
     resumeToleranceMs: c.STT_RESUME_TOLERANCE_MS,
     gatedOnsetConfirmMs: c.VAD_GATED_ONSET_CONFIRM_MS,
     earlyFinalMs: c.STT_EARLY_FINAL_MS,
+    completeEndMs: c.STT_COMPLETE_END_MS,
+    rejoinMs: c.STT_REJOIN_MS,
     language: c.STT_LANGUAGE,
   };
 }

@@ -7,14 +7,29 @@
 // barge-in (caller onset → agent silent in the browser, both measured in the page) with its hops
 // on the bus, the page's jitter-buffer delay, and the gateway's CPU per call (its Node process +
 // its mediasoup worker, from /proc). Writes an HTML waterfall to bench/out/.
-//   node --import tsx bench/e2e/run.ts [--calls 4] [--seconds 60]
+//   node --import tsx bench/e2e/run.ts [--calls 4] [--seconds 60] [--env stt-adapter:STT_COMPLETE_END_MS=0 …]
+// All calls share Chromium's one fake microphone, so they speak at the same instants (worst case).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { launchBrowser, makeScriptWav, openCall, startStack, tempDir, view, type PageView } from '../../services/sfu-gateway/test/helpers/e2e-env';
 import { bargeInChain, describeBargeIn, gatewayFlushes, startBusTrace, type BargeInChain, type BusTrace } from '../../services/sfu-gateway/test/helpers/bus-trace';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '4' }, seconds: { type: 'string', default: '60' }, out: { type: 'string', default: 'bench/out' } } });
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '60' },
+    out: { type: 'string', default: 'bench/out' },
+    /** `--env stt-adapter:STT_COMPLETE_END_MS=0` (repeatable): a service's variable, to compare settings. */
+    env: { type: 'string', multiple: true, default: [] },
+  },
+});
+const serviceEnv: Record<string, Record<string, string>> = { 'sfu-gateway': { MEDIASOUP_WORKERS: '1' } };
+for (const kv of values.env) {
+  const m = /^([a-z-]+):([A-Z0-9_]+)=(.*)$/.exec(kv);
+  if (!m) throw new Error(`--env ${kv}: expected service:NAME=value`);
+  (serviceEnv[m[1]!] ??= {})[m[2]!] = m[3]!;
+}
 type Page = Awaited<ReturnType<typeof openCall>>;
 
 const CALLS = Number(values.calls);
@@ -129,6 +144,7 @@ function html(rows: Row[], summary: Record<string, string | number>): string {
 }
 
 async function main(): Promise<void> {
+  const loadStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const dir = tempDir('sb-bench-e2e-');
   const script = makeScriptWav(dir, [
     { silenceS: 3 },
@@ -139,7 +155,7 @@ async function main(): Promise<void> {
     { say: 'Stop.' },
     { silenceS: 10 },
   ]);
-  const [stack, browser] = await Promise.all([startStack({ env: { 'sfu-gateway': { MEDIASOUP_WORKERS: '1' } } }), launchBrowser(script.wav)]);
+  const [stack, browser] = await Promise.all([startStack({ env: serviceEnv }), launchBrowser(script.wav)]);
   const trace = startBusTrace(stack.bus);
   try {
     const pages: Page[] = [];
@@ -187,6 +203,7 @@ async function main(): Promise<void> {
     for (const c of chains) console.log(`barge-in: ${describeBargeIn(c)}`);
     const summary: Record<string, string | number> = {
       calls: CALLS,
+      'service env': values.env.join(' ') || '(defaults)',
       'turns measured (heard)': `${v2v.length} (${real.length})`,
       'voice-to-voice: real speech end → heard in browser p50 / p95 ms': `${f(pct(real, 50))} / ${f(pct(real, 95))}`,
       'hops p50/p95 ms: speech end → SPEECH_ENDED (hangover) | → STT_FINAL | → first audio sent | → heard': `${hop(
@@ -208,8 +225,10 @@ async function main(): Promise<void> {
       'page jitter buffer mean ms (p50 / max over calls)': `${f(pct(jitterMs, 50))} / ${f(Math.max(...jitterMs))}`,
       'gateway Node CPU % of a core (total / per call)': `${cpu[0]!.toFixed(1)} / ${(cpu[0]! / CALLS).toFixed(2)}`,
       'mediasoup worker CPU % (total / per call)': `${cpu.slice(1).reduce((a, b) => a + b, 0).toFixed(1)} / ${(cpu.slice(1).reduce((a, b) => a + b, 0) / CALLS).toFixed(2)}`,
+      'gateway (Node + worker) CPU % of a core per call': ((cpu.reduce((a, b) => a + b, 0)) / CALLS).toFixed(2),
+      'goals (v2v p50 ≤ 450, p95 ≤ 650; barge-in p95 ≤ 150)': `v2v p50 ${pct(real, 50) <= 450 ? 'met' : 'missed'}, p95 ${pct(real, 95) <= 650 ? 'met' : 'missed'}; barge-in p95 ${pct(barge, 95) <= 150 ? 'met' : 'missed'}`,
       'state changes seen by pages': states,
-      'load average (1 min) at end': readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!,
+      'load average (1/5/15 min) at start → end': `${loadStart} → ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
     };
     for (const [k, v] of Object.entries(summary)) console.log(`${k}: ${v}`);
     const outDir = resolve(values.out);

@@ -5,6 +5,7 @@ export type { PcmAudio } from './audio/wav';
 export { resample } from './audio/resample';
 export { frames20ms, samplesPer20ms, FrameChunker } from './audio/frames';
 export { rmsDbfs, speechBoundsByEnergy } from './audio/energy';
+export { highBandTiltDb } from './audio/spectrum';
 export { normalizeWords, wordErrorRate, corpusWordErrorRate } from './text/wer';
 export type { WerResult } from './text/wer';
 export type { SttProvider, SttUtterance, SttResult } from './stt/types';

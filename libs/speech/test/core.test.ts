@@ -11,6 +11,7 @@ import {
   buildDomainModelFiles,
   corpusWordErrorRate,
   frames20ms,
+  highBandTiltDb,
   readWav,
   resample,
   rmsDbfs,
@@ -122,6 +123,45 @@ test('segmenter: the energy onset path catches a weak-probability onset above th
   assert.deepEqual(slow.events[0], { type: 'speech_start', audioMs: 800 });
   // Steady loud noise: the floor follows it, the weak path stays quiet.
   assert.deepEqual(runSegmenter(frames(3000, 0.1), {}, frames(3000, -15)).events, []);
+});
+
+test('segmenter: the sibilant onset path starts on a loud, high-band-dense onset Silero rates 0, and on nothing else', () => {
+  // The decoded "stop" of a call (test/fixtures of the stt-adapter): probability 0.00 for 220 ms.
+  const run = (tilt: number, level = -30, withTilt = true): SegmenterEvent[] => {
+    const seg = new UtteranceSegmenter({ onsetConfirmMs: 60 });
+    const out: SegmenterEvent[] = [];
+    for (let i = 0; i < 60; i++) {
+      const onset = i >= 30 && i < 37;
+      const f = { audioMs: i * 20, probability: i >= 42 && i < 50 ? 0.9 : 0, energyDb: onset ? level : -70 };
+      out.push(...seg.push(withTilt ? { ...f, tiltDb: onset ? tilt : -10 } : f));
+    }
+    return out;
+  };
+  const s = run(30);
+  assert.deepEqual(s[0], { type: 'speech_start', audioMs: 600 }, 'dated at the first sibilant frame');
+  assert.deepEqual(run(30, -30, false)[0], { type: 'speech_start', audioMs: 840 }, 'without tiltDb: the vowel, 240 ms later');
+  // Broadband noise (white ≈ 0 dB tilt, pink < 0) and a quiet hiss: only the vowel starts it.
+  assert.deepEqual(run(3)[0], { type: 'speech_start', audioMs: 840 });
+  assert.deepEqual(run(30, -60)[0], { type: 'speech_start', audioMs: 840 });
+  // Sibilant alone (no voiced speech follows): started, then discarded (no transcript).
+  const seg = new UtteranceSegmenter({ onsetConfirmMs: 60 });
+  const hiss: SegmenterEvent[] = [];
+  for (let i = 0; i < 60; i++) hiss.push(...seg.push({ audioMs: i * 20, probability: 0, energyDb: i >= 30 && i < 37 ? -30 : -70, tiltDb: 30 }));
+  assert.deepEqual(hiss.map((e) => e.type), ['speech_start', 'speech_discarded']);
+});
+
+test('highBandTiltDb: sibilant-like high-band noise is far above white, pink-like and voiced signals', () => {
+  let x = 12345;
+  const rnd = (): number => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff) * 2 - 1;
+  const white = Int16Array.from({ length: 320 }, () => Math.round(8000 * rnd()));
+  // High-passed noise (third difference): energy concentrated near the top of the band, like "s".
+  const w = Array.from({ length: 323 }, rnd);
+  const hiss = Int16Array.from({ length: 320 }, (_, i) => Math.round(2000 * (w[i + 3]! - 3 * w[i + 2]! + 3 * w[i + 1]! - w[i]!)));
+  const vowel = Int16Array.from({ length: 320 }, (_, i) => Math.round(8000 * (Math.sin((2 * Math.PI * 200 * i) / 16000) + 0.5 * Math.sin((2 * Math.PI * 700 * i) / 16000))));
+  assert.ok(Math.abs(highBandTiltDb(white)) < 6, `white ${highBandTiltDb(white)}`);
+  assert.ok(highBandTiltDb(hiss) > 20, `hiss ${highBandTiltDb(hiss)}`);
+  assert.ok(highBandTiltDb(vowel) < -20, `vowel ${highBandTiltDb(vowel)}`);
+  assert.equal(highBandTiltDb(new Int16Array(320)), 0);
 });
 
 test('WAV write/read round trip, frames, chunker, resampling and energy bounds', () => {

@@ -45,6 +45,13 @@ export const SttAdapterConfigSchema = z.object({
    * (−10 dBFS) pink noise where 60 ms raised none (test/latency.test.ts): kept equal by default.
    */
   VAD_GATED_ONSET_CONFIRM_MS: int(0, 1000).default(60),
+  /**
+   * While GATED, a loud onset whose 4–7.5 kHz band is this many dB denser than its 100–2000 Hz
+   * band (a sibilant: "stop", "sorry", "shut up") counts towards a barge-in onset even when Silero
+   * rates it 0 (it does for seconds after an utterance: the onset of "stop" was seen 240 ms late,
+   * at its vowel). Broadband noise stays below ~5 dB. 0 = off.
+   */
+  VAD_GATED_SIBILANT_TILT_DB: int(0, 60).default(15),
   VAD_HANGOVER_MS: int(100, 5000).default(400),
   /** Audio before the detected onset that is decoded too (onsets are detected a little late). */
   STT_PREROLL_MS: int(0, 2000).default(300),
@@ -54,6 +61,15 @@ export const SttAdapterConfigSchema = z.object({
    * hangover drops that pass and decodes the utterance again (CPU spent only on pauses).
    */
   STT_EARLY_FINAL_MS: int(0, 5000).default(160),
+  /**
+   * An utterance whose early final reads complete (it does not end on "and", "the", "my", …)
+   * ends after this much silence instead of the whole hangover (0 = off). Voice-to-voice from
+   * the caller's real speech end was ~610 ms p50 with the 400 ms hangover inside it.
+   */
+  STT_COMPLETE_END_MS: int(0, 5000).default(220),
+  /** Speech resuming within this long after such an early end continues that utterance (one final with both parts); short, so a
+   *  barge-in ("stop") seconds later is never glued to the question before it. */
+  STT_REJOIN_MS: int(0, 10_000).default(700),
   /** Partial hypotheses at most this often (audio time), and only when the text changed. */
   STT_PARTIAL_EVERY_MS: int(0, 10_000).default(300),
   /** An utterance longer than this is cut (final emitted) so a decoder is never held forever. */

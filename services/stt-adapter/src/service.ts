@@ -10,7 +10,12 @@ import { createSttAdapter } from './shell/adapter';
 
 export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
   return {
-    segmenter: { threshold: c.VAD_THRESHOLD, onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS, hangoverMs: c.VAD_HANGOVER_MS },
+    segmenter: {
+      threshold: c.VAD_THRESHOLD,
+      onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS,
+      hangoverMs: c.VAD_HANGOVER_MS,
+      fricativeOnset: { enabled: c.VAD_GATED_SIBILANT_TILT_DB > 0, minTiltDb: c.VAD_GATED_SIBILANT_TILT_DB },
+    },
     prerollMs: c.STT_PREROLL_MS,
     partialEveryMs: c.STT_PARTIAL_EVERY_MS,
     maxUtteranceMs: c.STT_MAX_UTTERANCE_MS,
@@ -18,6 +23,8 @@ export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
     resumeToleranceMs: c.STT_RESUME_TOLERANCE_MS,
     gatedOnsetConfirmMs: c.VAD_GATED_ONSET_CONFIRM_MS,
     earlyFinalMs: c.STT_EARLY_FINAL_MS,
+    completeEndMs: c.STT_COMPLETE_END_MS,
+    rejoinMs: c.STT_REJOIN_MS,
     language: c.STT_LANGUAGE,
   };
 }

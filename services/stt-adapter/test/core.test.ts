@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { newSessionId } from '@switchboard/contracts';
 import { FrameSequencer, type SeqFrame } from '../src/core/frame-sequencer';
 import { MicMemory } from '../src/core/mic-memory';
-import { cleanTranscript } from '../src/core/session-recognizer';
+import { cleanTranscript, readsComplete } from '../src/core/session-recognizer';
 import { eventIds, toBusEvent, utteranceOfEventId } from '../src/core/to-events';
 
 const f = (seq: number): SeqFrame => ({ seq, audioMs: seq * 20, samples: new Int16Array(320).fill(seq) });
@@ -92,4 +92,9 @@ test('event ids are deterministic per session, utterance and kind, and parse bac
 test('transcripts lose filler tokens and alternate-pronunciation marks', () => {
   assert.equal(cleanTranscript('<s> hello(2) [noise] world </s>'), 'hello world');
   assert.equal(cleanTranscript('<sil> ++breath++'), '');
+});
+
+test('readsComplete: an utterance ending on a word a sentence goes on from is not complete', () => {
+  for (const t of ['hello world', 'how do i reset my password', 'stop', 'what are your opening hours']) assert.equal(readsComplete(t), true, t);
+  for (const t of ['', 'i want to check my', 'my order and', 'can you tell me about the', 'um', 'i want']) assert.equal(readsComplete(t), false, t);
 });

@@ -27,7 +27,7 @@ interface Run {
 
 /** Feeds `audio` as 20 ms frames (as fast as the engines go, or paced in real time); each event
  *  records the audio position of the frame that produced it. */
-async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOptions> = {}, realTime = false, onFrame?: (audioMs: number) => void): Promise<Run> {
+async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOptions> = {}, realTime = false, onFrame?: (audioMs: number) => void | Promise<void>): Promise<Run> {
   const out: Run = { events: [] };
   let audioMs = 0;
   const rec = new SessionRecognizer({
@@ -47,7 +47,7 @@ async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOpt
   for (const samples of frames20ms(audio.samples, 16000)) {
     const wait = t0 + audioMs - performance.now();
     if (realTime && wait > 0) await new Promise((r) => setTimeout(r, wait));
-    onFrame?.(audioMs);
+    await onFrame?.(audioMs);
     await rec.push({ audioMs, samples });
     audioMs += 20;
   }
@@ -76,6 +76,30 @@ test('GATED: a shorter gated confirm emits SPEECH_STARTED that much audio sooner
   assert.equal(fast.datedAt, slow.datedAt, 'same onset');
   assert.equal(slow.emittedAt - fast.emittedAt, config.VAD_ONSET_CONFIRM_MS - 40);
   assert.ok(fast.emittedAt - onset <= 80, `emitted ${fast.emittedAt - onset} ms of audio after the onset`);
+});
+
+test('GATED: "stop" seconds after an utterance (Silero rates its "s" 0.00) starts a barge-in at the sibilant, not 240 ms later at the vowel', async () => {
+  // The bench/e2e call's script: after "How do I reset my password?" and 4.6 s of the caller's
+  // silence while the agent answers, Silero's state keeps the "s" of "stop" at 0.00 until the vowel.
+  const question = await synthesizeFixture('How do I reset my password?', 'flite:slt');
+  const stop = await synthesizeFixture('Stop.', 'flite:slt');
+  const before = concatAudio(silence(500), question, silence(4600));
+  const onset = before.samples.length / 16 + speechBoundsByEnergy(stop.samples, 16000)!.startMs;
+  const audio = concatAudio(before, stop, silence(800));
+  const emittedAfterOnset = async (sibilant: boolean): Promise<number> => {
+    const r = await run(audio, 'GATED', {
+      gatedOnsetConfirmMs: config.VAD_GATED_ONSET_CONFIRM_MS,
+      segmenter: { onsetConfirmMs: config.VAD_ONSET_CONFIRM_MS, hangoverMs: config.VAD_HANGOVER_MS, fricativeOnset: { enabled: sibilant, minTiltDb: config.VAD_GATED_SIBILANT_TILT_DB } },
+    });
+    const starts = r.events.filter((e) => e.ev.type === 'speech_started' && e.audioMs > onset - 500);
+    assert.equal(starts.length, 1, 'one SPEECH_STARTED for "stop"');
+    return starts[0]!.audioMs + 20 - onset;
+  };
+  const without = await emittedAfterOnset(false);
+  const withIt = await emittedAfterOnset(true);
+  console.log(`# stt: GATED "stop" after an utterance: SPEECH_STARTED emitted ${withIt} ms of audio after the onset with the sibilant path, ${without} ms without`);
+  assert.ok(withIt <= 100, `emitted ${withIt} ms after the onset`);
+  assert.ok(without - withIt >= 100, 'the sibilant path is what made it early');
 });
 
 test('GATED onset confirmation: quiet noise raises no barge-in; what the configured and a 40 ms confirm raise on louder noise and echo is reported', async () => {
@@ -139,7 +163,9 @@ test('early final: the search pass starts during the hangover, so the final come
   const finals = async (audio: PcmAudio, earlyFinalMs: number) => {
     let pos = 0;
     const w = watchPasses(engines.stt, () => pos);
-    const r = await run(audio, 'OPEN', { earlyFinalMs, stt: w.provider }, true, (ms) => (pos = ms));
+    const r = await run(audio, 'OPEN', { earlyFinalMs, stt: w.provider }, true, (ms) => {
+      pos = ms;
+    });
     const ended = r.events.filter((e) => e.ev.type === 'speech_ended');
     const fin = r.events.filter((e) => e.ev.type === 'final');
     return { ended, fin, passesAt: w.passesAt, texts: fin.map((e) => (e.ev as { text: string }).text) };
@@ -168,4 +194,57 @@ test('early final: the search pass starts during the hangover, so the final come
   assert.equal(p.texts.length, 1);
   assert.equal(p.passesAt.length, 2, 'the early pass in the pause, then one for the whole utterance');
   assert.match(p.texts[0]!, /order.*address/, `both halves in "${p.texts[0]}"`);
+});
+
+test('complete-text endpoint: a finished question ends ~200 ms sooner with the same final; a caller resuming after such an end gets one final with both parts', async () => {
+  const trim = (x: PcmAudio): PcmAudio => {
+    const b = speechBoundsByEnergy(x.samples, 16000)!;
+    return { sampleRate: x.sampleRate, samples: x.samples.subarray(b.startMs * 16, b.endMs * 16) };
+  };
+  const question = trim(await synthesizeFixture('How do I reset my password?', 'flite:slt'));
+  const opts = (on: boolean): Partial<SessionRecognizerOptions> => ({
+    earlyFinalMs: config.STT_EARLY_FINAL_MS,
+    completeEndMs: on ? config.STT_COMPLETE_END_MS : 0,
+    rejoinMs: on ? config.STT_REJOIN_MS : 0,
+  });
+  // Deterministic in audio time: the feed waits for a final pass before its next frame, as if
+  // decoding took under 20 ms (on this box it takes 70–230 ms of the 240 ms the endpoint leaves).
+  const endAndFinal = async (audio: PcmAudio, on: boolean) => {
+    let pending: Promise<unknown> | null = null;
+    const stt: SttProvider = {
+      name: engines.stt.name,
+      close: () => engines.stt.close(),
+      startUtterance(o) {
+        const u = engines.stt.startUtterance(o);
+        return { push: (pcm) => u.push(pcm), partial: () => u.partial(), finish: () => u.finish(), abort: () => u.abort(), finishAsync: () => (pending = u.finishAsync()) as ReturnType<typeof u.finishAsync> };
+      },
+    };
+    const wait = async (): Promise<void> => {
+      const p = pending;
+      pending = null;
+      if (p) await p.catch(() => undefined);
+    };
+    const r = await run(audio, 'OPEN', { ...opts(on), stt }, false, wait);
+    const ended = r.events.filter((e) => e.ev.type === 'speech_ended');
+    const fin = r.events.filter((e) => e.ev.type === 'final');
+    return { ended, fin, texts: fin.map((e) => (e.ev as { text: string }).text) };
+  };
+  const q = concatAudio(silence(500), question, silence(1000));
+  const off = await endAndFinal(q, false);
+  const on = await endAndFinal(q, true);
+  assert.deepEqual(on.texts, off.texts, 'same final');
+  assert.equal(on.texts.length, 1);
+  const lag = (x: typeof on) => x.ended[0]!.audioMs + 20 - (x.ended[0]!.ev as { audioMs: number }).audioMs;
+  console.log(`# stt: "${on.texts[0]}": SPEECH_ENDED ${lag(on)} ms of silence after the speech with the complete-text endpoint (${config.STT_COMPLETE_END_MS} ms), ${lag(off)} ms without (hangover ${config.VAD_HANGOVER_MS})`);
+  assert.ok(lag(off) >= config.VAD_HANGOVER_MS);
+  assert.ok(lag(on) < config.VAD_HANGOVER_MS - 60, `ended ${lag(on)} ms after the speech`);
+
+  // "I want to check my order" reads complete: ended early; "and change the address" 350 ms
+  // later continues it, so the last final has both parts.
+  const a = trim(await synthesizeFixture('I want to check my order', 'flite:slt'));
+  const b = trim(await synthesizeFixture('and change the address', 'flite:slt'));
+  const two = await endAndFinal(concatAudio(silence(500), a, silence(350), b, silence(1000)), true);
+  console.log(`# stt: resumed after an early end: finals ${JSON.stringify(two.texts)}`);
+  assert.equal(two.ended.length, 2, 'the first part ended early');
+  assert.match(two.texts.at(-1)!, /order.*address/, 'the continuation decoded from the first part on');
 });

@@ -7,6 +7,7 @@
 // after it ended), the whole utterance, from its onset, is decoded and its final emitted.
 import {
   UtteranceSegmenter,
+  highBandTiltDb,
   rmsDbfs,
   SpeechError,
   type SegmenterConfig,
@@ -67,6 +68,19 @@ export interface SessionRecognizerOptions {
    * 0 = off.
    */
   readonly earlyFinalMs?: number;
+  /**
+   * Endpointing on the words: once the early final pass has its text and the trailing silence is
+   * this long, an utterance that reads complete (its last word is not one a sentence goes on
+   * from: "and", "the", "my", …) ends now instead of after the whole hangover. 0 = off (needs
+   * earlyFinalMs).
+   */
+  readonly completeEndMs?: number;
+  /**
+   * Speech resuming within this much audio after such an early end continues that utterance:
+   * the new one is decoded from the earlier one's onset, so its final carries both parts (the
+   * orchestrator takes a final in THINKING as superseding the turn, in SPEAKING as a barge-in).
+   */
+  readonly rejoinMs?: number;
   readonly language?: string;
   readonly mic: Mic;
   readonly resume?: ResumePoint;
@@ -94,6 +108,10 @@ interface Utterance {
   stt: SttUtterance | null;
   /** A final search pass started during the hangover (earlyFinalMs). */
   early: Promise<FinalPass> | null;
+  /** That pass's outcome once it has one. */
+  earlyDone: FinalPass | null;
+  /** Ended by completeEndMs (before its hangover ran out). */
+  endedEarly: boolean;
   lastPartial: string;
   sincePartialMs: number;
   partials: number;
@@ -105,6 +123,18 @@ const PARTIAL_MIN_WORDS = 2;
 
 /** Words PocketSphinx may return that are not speech. */
 const NON_SPEECH = /^(<[^>]*>|\[[^\]]*\]|\+\+.*\+\+)$/;
+
+/** Words a sentence goes on from: an utterance ending on one of them waits for its hangover. */
+const CONTINUES = new Set(
+  'a an the and or but so because if that then than to of for from with without about into at in on by as my your our their his her its this these those is are was were be been am do does did can could would should will shall have has had not no very really just like um uh er hmm i we you they he she it me want need'.split(' '),
+);
+
+/** Whether a transcript reads as a finished utterance (completeEndMs). */
+export function readsComplete(text: string): boolean {
+  const words = text.toLowerCase().split(/\s+/).filter((w) => w !== '');
+  const last = words.at(-1);
+  return last !== undefined && !CONTINUES.has(last.replace(/[^a-z']/g, ''));
+}
 
 export function cleanTranscript(text: string): string {
   return text
@@ -139,6 +169,8 @@ export class SessionRecognizer {
   #cur: Utterance | null = null;
   /** A GATED utterance that just ended, waiting briefly for MIC_SET OPEN. */
   #lingering: { u: Utterance; end: { audioMs: number; durationMs: number }; until: number } | null = null;
+  /** Audio of an utterance ended by completeEndMs and what followed, while it may be rejoined. */
+  #rejoin: { frames: Int16Array[]; untilMs: number } | null = null;
   #closed = false;
 
   constructor(opts: SessionRecognizerOptions) {
@@ -179,9 +211,18 @@ export class SessionRecognizer {
     if (this.#closed) return;
     this.#ring.push({ audioMs: frame.audioMs, samples: frame.samples });
     if (this.#ring.length > this.#ringCapacity) this.#ring.shift();
+    if (this.#rejoin && !this.#cur) {
+      if (frame.audioMs >= this.#rejoin.untilMs) this.#rejoin = null;
+      else this.#rejoin.frames.push(frame.samples);
+    }
     let startedNow = false;
     const onset = this.#mic === 'GATED' && this.#o.gatedOnsetConfirmMs !== undefined ? { onsetConfirmMs: this.#o.gatedOnsetConfirmMs } : undefined;
-    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb: rmsDbfs(frame.samples) }, onset)) {
+    const energyDb = rmsDbfs(frame.samples);
+    // The sibilant onset path (segmenter.fricativeOnset) only while GATED, where onset speed is
+    // barge-in speed; OPEN onsets wait for Silero (nothing is cut short by a late one).
+    const fo = this.#segmenter.config.fricativeOnset;
+    const tilt = this.#mic === 'GATED' && fo.enabled && energyDb >= fo.minLevelDb ? { tiltDb: highBandTiltDb(frame.samples) } : {};
+    for (const ev of this.#segmenter.push({ audioMs: frame.audioMs, probability, energyDb, ...tilt }, onset)) {
       if (ev.type === 'speech_start') {
         this.#startUtterance(ev.audioMs);
         startedNow = true;
@@ -193,6 +234,12 @@ export class SessionRecognizer {
     if (!u || startedNow) return;
     u.frames.push(frame.samples);
     this.#earlyFinal(u);
+    const completeEnd = this.#o.completeEndMs ?? 0;
+    if (completeEnd > 0 && u.earlyDone?.ok && this.#mic === 'OPEN' && this.#segmenter.trailingSilenceMs >= completeEnd && readsComplete(cleanTranscript(u.earlyDone.result.text))) {
+      u.endedEarly = true;
+      await this.#flushSegmenter();
+      return;
+    }
     if (!u.stt) this.#attach(u); // retried every frame: the decoder pool may have been full
     else {
       u.stt.push(frame.samples);
@@ -219,6 +266,7 @@ export class SessionRecognizer {
       if (this.#cur) {
         this.#cur.stt = null;
         this.#cur.early = null;
+        this.#cur.earlyDone = null;
       }
     } else {
       this.close();
@@ -235,19 +283,25 @@ export class SessionRecognizer {
       this.#cur = null;
     }
     this.#lingering = null;
+    this.#rejoin = null;
     this.#ring.length = 0;
   }
 
   #startUtterance(startMs: number): void {
     this.#cur?.stt?.abort();
     const assigned = this.#assignIndex(startMs);
+    // A continuation of an utterance that ended early: decoded from that one's onset.
+    const rejoined = this.#rejoin;
+    this.#rejoin = null;
     const u: Utterance = {
       index: assigned.index,
       startMs,
       replayed: assigned.replayed,
-      frames: this.#ring.filter((r) => r.audioMs >= startMs - this.#o.prerollMs).map((r) => r.samples),
+      frames: rejoined && !assigned.replayed ? rejoined.frames : this.#ring.filter((r) => r.audioMs >= startMs - this.#o.prerollMs).map((r) => r.samples),
       stt: null,
       early: null,
+      earlyDone: null,
+      endedEarly: false,
       lastPartial: '',
       sincePartialMs: 0,
       partials: 0,
@@ -292,12 +346,17 @@ export class SessionRecognizer {
     const silence = this.#segmenter.trailingSilenceMs;
     if (u.early && silence === 0) {
       u.early = null;
+      u.earlyDone = null;
       return;
     }
     if (u.early || !u.stt || this.#mic !== 'OPEN' || silence < at) return;
     const stt = u.stt;
     u.stt = null;
-    u.early = finalPass(stt);
+    const pass = finalPass(stt);
+    u.early = pass;
+    void pass.then((r) => {
+      if (u.early === pass) u.earlyDone = r;
+    });
   }
 
   #attach(u: Utterance): void {
@@ -345,6 +404,7 @@ export class SessionRecognizer {
       return;
     }
     const end = { audioMs: ev.audioMs, durationMs: ev.durationMs };
+    if (u.endedEarly && (this.#o.rejoinMs ?? 0) > 0) this.#rejoin = { frames: [...u.frames], untilMs: ev.audioMs + this.#o.rejoinMs! };
     if (this.#mic === 'GATED') {
       this.#lingering = { u, end, until: this.#now() + this.#o.gatedGraceMs };
       return;

@@ -15,6 +15,8 @@ export interface RecognizerSettings {
   readonly resumeToleranceMs: number;
   readonly gatedOnsetConfirmMs: number;
   readonly earlyFinalMs: number;
+  readonly completeEndMs: number;
+  readonly rejoinMs: number;
   readonly language: string;
 }
 

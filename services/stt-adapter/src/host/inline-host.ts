@@ -20,6 +20,8 @@ export function createInlineHost(engines: SttEngines, settings: RecognizerSettin
         resumeToleranceMs: settings.resumeToleranceMs,
         gatedOnsetConfirmMs: settings.gatedOnsetConfirmMs,
         earlyFinalMs: settings.earlyFinalMs,
+        completeEndMs: settings.completeEndMs,
+        rejoinMs: settings.rejoinMs,
         language: settings.language,
         mic: o.mic,
         ...(o.resume ? { resume: o.resume } : {}),

@@ -364,12 +364,13 @@ async function settle(what: string): Promise<void> {
   }
 }
 
-async function kvValueSizes(): Promise<number[]> {
+/** Sizes of the record rewritten on every decision (`<p>.<id>`), or of the history key written now and then (`h.<p>.<id>`). */
+async function kvValueSizes(prefix = ''): Promise<number[]> {
   const kv = await sub.kv(BUCKETS.sessions);
   const sizes: number[] = [];
   const ids = sessions.map((s) => s.id);
   for (let i = 0; i < ids.length; i += 100) {
-    const batch = await Promise.all(ids.slice(i, i + 100).map(async (id) => (await kv.get(`${partitionOf(id, PARTITIONS)}.${id}`))?.value.length ?? 0));
+    const batch = await Promise.all(ids.slice(i, i + 100).map(async (id) => (await kv.get(`${prefix}${partitionOf(id, PARTITIONS)}.${id}`))?.value.length ?? 0));
     sizes.push(...batch.filter((n) => n > 0));
   }
   return sizes;
@@ -465,6 +466,7 @@ say(`burst: ${burstAnswered} events in ${fmt(burstSecs, 1)} s`);
 if (process.env['BENCH_METRICS']) console.log((await (await fetch(`${orchUrl}/metrics`)).text()).split('\n').filter((l) => /decision_latency|consumer_in_flight|events_applied/.test(l)).join('\n'));
 const memEnd = await probe();
 const kvEnd = summarize(await kvValueSizes());
+const kvHistory = summarize(await kvValueSizes('h.'));
 
 // ---------------------------------------------------------------- results
 const decided = [...orchLat['STT_FINAL']!, ...orchLat['RAG_ANSWER_READY']!, ...orchLat['PLAYBACK_DONE']!];
@@ -500,7 +502,7 @@ const lines = [
   `orchestrator event-loop delay: paced rounds p99 ≤ ${fmt(roundLoop.p99, 1)} ms, max ${fmt(roundLoop.max, 1)} ms; closed loop p99 ${fmt(b1.loopDelayP99Ms, 1)} ms, max ${fmt(b1.loopDelayMaxMs, 1)} ms`,
   `memory per session (after GC, ${SESSIONS} fresh sessions): heap ${fmt((memSessions.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memSessions.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB`,
   `memory per session (after GC, end of run, ~${Math.round(EVENTS / SESSIONS) + 1} events each): heap ${fmt((memEnd.heapUsed - memBase.heapUsed) / SESSIONS / 1024, 2)} KiB, RSS ${fmt((memEnd.rss - memBase.rss) / SESSIONS / 1024, 2)} KiB (process RSS ${fmt(memEnd.rss / 2 ** 20, 1)} MiB)`,
-  `KV value per session (sessions bucket): fresh ${fmt(kvFresh.mean, 0)} B mean; end of run mean ${fmt(kvEnd.mean, 0)} B, p50 ${fmt(kvEnd.p50, 0)} B, max ${fmt(kvEnd.max, 0)} B`,
+  `KV value per session (sessions bucket): fresh ${fmt(kvFresh.mean, 0)} B mean; end of run mean ${fmt(kvEnd.mean, 0)} B, p50 ${fmt(kvEnd.p50, 0)} B, max ${fmt(kvEnd.max, 0)} B (rewritten on every decision); history keys ${kvHistory.n}, mean ${fmt(kvHistory.mean, 0)} B (written every ~12 transitions)`,
   `lost (no command within ${EVENT_BUDGET_MS} ms): ${lost}; paced sends with no idle session: ${starved}; wall ${fmt((Date.now() - t0) / 1000, 0)} s; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')} (${cpus().length} cores)`,
 ];
 // What the orchestrator itself warned about (it logs at warn level here): lost leases mean

@@ -9,7 +9,7 @@ import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSub
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
 import { initialState, nextDeadline, reduce, toCommand, type FsmConfig, type ReduceResult } from '../fsm';
 import type { DecisionSlots } from './decision-slots';
-import { CasConflictError, SessionStore, StaleOwnerError, type SessionRecord, type Stored } from './store';
+import { CasConflictError, SessionStore, StaleOwnerError, historyDue, type SessionRecord, type Stored } from './store';
 
 export interface PartitionDeps {
   bus: Bus;
@@ -36,6 +36,8 @@ export class PartitionWorker {
   readonly #sessions = new Map<string, Stored>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #loggers = new Map<string, Logger>();
+  /** sessions whose history key is being written (one write at a time per session) */
+  readonly #historyWrites = new Set<string>();
   #consumer: ConsumerHandle | undefined;
   #stopped = false;
 
@@ -210,7 +212,7 @@ export class PartitionWorker {
       const next: SessionRecord = { fsm: result.state, fence, owner: replicaId, partition, outbox };
       let revision: number;
       try {
-        revision = await store.save(next, stored.revision);
+        revision = await store.save(next, stored.revision, stored.hist);
       } catch (err) {
         if (err instanceof CasConflictError && attempt < 4) {
           this.#sessions.delete(sid); // someone wrote: reload and decide again
@@ -219,7 +221,7 @@ export class PartitionWorker {
         }
         throw err;
       }
-      const fresh: Stored = { record: next, revision };
+      const fresh: Stored = { record: next, revision, ...(stored.hist ? { hist: stored.hist } : {}) };
       this.#sessions.set(sid, fresh);
       // The commands are on the wire before the transition lines are written (logging is sync work).
       const published = this.#publishOutbox(fresh);
@@ -234,10 +236,29 @@ export class PartitionWorker {
           .catch(() => undefined);
       }
       this.#arm(sid, next);
+      if (historyDue(fresh)) this.#writeHistory(sid, next);
       this.#d.onApplied?.(sid, e, result, next);
       if (next.fsm.state === 'ENDED') this.#retire(sid);
       return;
     }
+  }
+
+  /**
+   * Moves the session's history out of its hot record, off the decision path: once the history
+   * key is written, later saves leave those entries out. A failed write only means the hot record
+   * keeps carrying them until the next try.
+   */
+  #writeHistory(sid: string, record: SessionRecord): void {
+    if (this.#historyWrites.has(sid)) return;
+    this.#historyWrites.add(sid);
+    void this.#d.store
+      .saveHistory(record)
+      .then((mark) => {
+        const cur = this.#sessions.get(sid);
+        if (cur && (!cur.hist || cur.hist.seq < mark.seq)) cur.hist = mark;
+      })
+      .catch((err: unknown) => this.#slog(sid).warn({ err: (err as Error).message }, 'history write failed; the session record keeps it'))
+      .finally(() => this.#historyWrites.delete(sid));
   }
 
   async #publishOutbox(stored: Stored): Promise<void> {

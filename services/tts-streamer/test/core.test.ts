@@ -18,6 +18,7 @@ import {
   type OutFrame,
 } from '@switchboard/tts-streamer';
 import { truncateCodePoints, ttsDone, ttsStarted } from '../src/events';
+import { resumeOf } from '../src/session-audio';
 
 const ramp = (n: number, from = 0): Int16Array => Int16Array.from({ length: n }, (_, i) => ((from + i) % 30000) + 1);
 
@@ -260,4 +261,17 @@ test('leading silence of an utterance is trimmed, keeping 20 ms before the onset
   const out = trimLeadingSilence(pcm, 16000);
   assert.equal(out.length, 16000 - 4000 + 320);
   assert.equal(trimLeadingSilence(new Int16Array(100), 16000).length, 100, 'all-quiet audio is left alone');
+});
+
+test('resume of a redelivered speak: after the last frame out; done; superseded; never from 0 once it started and no frame is readable', () => {
+  const f = (speakId: string, seq: number, last = false) => ({ turnId: 't', speakId, seq, last, capturedAt: 0 });
+  assert.deepEqual(resumeOf(f('s1', 33), 's1', true), { from: 34 });
+  assert.deepEqual(resumeOf(f('s1', 40, true), 's1', true), { done: true });
+  assert.deepEqual(resumeOf(f('s0', 9, true), 's1', true), { superseded: true });
+  assert.deepEqual(resumeOf(f('s0', 9, true), 's1', false), { from: 0 });
+  assert.deepEqual(resumeOf(undefined, 's1', false), { from: 0 }, 'never started: from the start');
+  // started, but its frames aged out of the audio stream (or the read failed): frame 0 again
+  // would repeat what the caller heard (the pipeline run's "frames 0–33 sent twice")
+  assert.deepEqual(resumeOf(undefined, 's1', true), { unknown: true });
+  assert.deepEqual(resumeOf('unreadable', 's1', true), { unknown: true });
 });

@@ -14,7 +14,7 @@ import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
 import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
-import { streamFrames } from './stream';
+import { LoopGapWatch, streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
   aheadMs: number;
@@ -112,6 +112,9 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   const spoken = new ExpiringSet({ ttlMs: 10 * 60_000, maxEntries: 10_000 });
   const cancelConsumer = cancelConsumerName(ctx.replicaId);
   const readLast = lastFrameReader(bus);
+  // A replica frozen past ack_wait before its first frame has lost the speak to another replica
+  // (found by the pipeline slow-consumer run: two replicas streamed the same answer, interleaved).
+  const loopGaps = new LoopGapWatch();
   const readLastStrict = strictLastFrameReader(bus);
   /** The last frame for a resume decision: a failed read is retried, then said to be unreadable. */
   const readLastForResume = async (sessionId: string, signal: AbortSignal): Promise<LastFrame | undefined | 'unreadable'> => {
@@ -178,6 +181,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
 
   async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
+    const takenAt = performance.now();
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -285,6 +289,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         startSeq,
         // Frozen for half the ack_wait: the speak may be with another replica already.
         maxLateMs: opts.ackWaitMs / 2,
+        stillOwned: () => loopGaps.maxGapSince(takenAt) < opts.ackWaitMs / 2,
         emit: (f) => {
           bus.publishAudioOut(
             AudioFrame.fromPartial({
@@ -424,6 +429,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       }
       // Cancels keep flowing while utterances drain.
       await cancelHandle?.stop();
+      loopGaps.stop();
       state = 'stopped';
     },
   };

@@ -19,6 +19,7 @@ import {
 } from '@switchboard/tts-streamer';
 import { truncateCodePoints, ttsDone, ttsStarted } from '../src/events';
 import { resumeOf } from '../src/session-audio';
+import { LoopGapWatch } from '../src/stream';
 
 const ramp = (n: number, from = 0): Int16Array => Int16Array.from({ length: n }, (_, i) => ((from + i) % 30000) + 1);
 
@@ -274,4 +275,31 @@ test('resume of a redelivered speak: after the last frame out; done; superseded;
   // would repeat what the caller heard (the pipeline run's "frames 0–33 sent twice")
   assert.deepEqual(resumeOf(undefined, 's1', true), { unknown: true });
   assert.deepEqual(resumeOf('unreadable', 's1', true), { unknown: true });
+});
+
+test('a delivery no longer owned (the process was frozen before its first frame) stops the stream like a frozen one', async () => {
+  // Pipeline slow-consumer run: a replica SIGSTOPped after taking a speak but before its first
+  // frame (no pacing anchor yet, so maxLateMs could not see it) resumed and streamed the whole
+  // answer beside the replica the speak had been redelivered to.
+  const sent: number[] = [];
+  const pcm = new Int16Array(16000); // 1 s: 50 frames
+  let owned = true;
+  const r = await streamFrames(
+    (async function* () {
+      yield pcm;
+    })(),
+    { sampleRate: 16000, aheadMs: 1000, signal: new AbortController().signal, maxLateMs: 1000, stillOwned: () => owned, emit: (f) => (sent.push(f.seq), f.seq === 9 && (owned = false)) },
+  );
+  assert.equal(r.frozen, true);
+  assert.deepEqual(sent, Array.from({ length: 10 }, (_, i) => i), 'nothing after ownership was lost');
+
+  const watch = new LoopGapWatch(20);
+  const t0 = performance.now();
+  await sleep(60);
+  assert.ok(watch.maxGapSince(t0) < 100, 'a running loop has no gap');
+  const stall = performance.now();
+  while (performance.now() - stall < 400); // the loop does not run: as if SIGSTOPped
+  assert.ok(watch.maxGapSince(t0) >= 300, `a 400 ms stall is seen (${Math.round(watch.maxGapSince(t0))} ms)`);
+  assert.equal(watch.maxGapSince(performance.now() + 1), 0, 'gaps before the given time do not count');
+  watch.stop();
 });

@@ -20,16 +20,18 @@ export interface LastFrame {
 export type ReadLastFrame = (sessionId: string) => Promise<LastFrame | undefined>;
 
 export function lastFrameReader(bus: Bus): ReadLastFrame {
+  const strict = strictLastFrameReader(bus);
+  // Unreadable (no frame yet, the server busy): nothing is known, so nothing is held back.
+  return (sessionId) => strict(sessionId).catch(() => undefined);
+}
+
+/** Like lastFrameReader, but a failed read rejects instead of looking like "no frame yet". */
+export function strictLastFrameReader(bus: Bus): ReadLastFrame {
   return async (sessionId) => {
-    // Unreadable (no frame yet, the server busy): nothing is known, so nothing is held back.
-    try {
-      const m = await bus.jsm.streams.getMessage(STREAMS.audioOut, { last_by_subj: subjects.audioOut(sessionId) });
-      if (!m) return undefined;
-      const f = decodeAudioFrame(m.data);
-      return { turnId: f.turnId, speakId: f.speakId, seq: f.seq, last: f.last, capturedAt: Number(f.capturedAt) };
-    } catch {
-      return undefined;
-    }
+    const m = await bus.jsm.streams.getMessage(STREAMS.audioOut, { last_by_subj: subjects.audioOut(sessionId) });
+    if (!m) return undefined;
+    const f = decodeAudioFrame(m.data);
+    return { turnId: f.turnId, speakId: f.speakId, seq: f.seq, last: f.last, capturedAt: Number(f.capturedAt) };
   };
 }
 
@@ -37,12 +39,17 @@ export function lastFrameReader(bus: Bus): ReadLastFrame {
  * Where a redelivered speak starts, from the session's last frame:
  *  - `from`: the first frame not yet out (0 when none of this utterance went out);
  *  - `done`: its last frame already went out (the first replica finished; only the ack was lost);
- *  - `superseded`: a later utterance of the session has spoken since: this one is over.
+ *  - `superseded`: a later utterance of the session has spoken since: this one is over;
+ *  - `unknown`: it started (its TTS_STARTED is the session's latest) but no frame can be read —
+ *    they aged out of the audio stream (max age 10 s, a speak may be spoken up to
+ *    TTS_SPEAK_MAX_AGE_MS late) or the read failed: speaking it from frame 0 would repeat audio
+ *    the caller already heard (found by the 100-kill pipeline run: frames 0–33 sent twice), so it
+ *    is reported cut instead. `last` is 'unreadable' when the read failed.
  */
-export type Resume = { readonly from: number } | { readonly done: true } | { readonly superseded: true };
+export type Resume = { readonly from: number } | { readonly done: true } | { readonly superseded: true } | { readonly unknown: true };
 
-export function resumeOf(last: LastFrame | undefined, speakId: string, startedBefore: boolean): Resume {
-  if (!last) return { from: 0 };
+export function resumeOf(last: LastFrame | undefined | 'unreadable', speakId: string, startedBefore: boolean): Resume {
+  if (!last || last === 'unreadable') return startedBefore ? { unknown: true } : { from: 0 };
   if (last.speakId === speakId) return last.last ? { done: true } : { from: last.seq + 1 };
   // Another utterance's frames are the latest: if this one had started, it was cut since.
   return startedBefore ? { superseded: true } : { from: 0 };

@@ -85,6 +85,12 @@ export interface StreamOptions {
    * speak to be redelivered to another replica, which continues the utterance: stop sending.
    */
   maxLateMs?: number;
+  /**
+   * Checked before every frame: false means this delivery may be with another replica already
+   * (the process was frozen past the ack_wait before its first frame, which maxLateMs cannot
+   * see: there is no anchor yet). Stops like a frozen stream.
+   */
+  stillOwned?: () => boolean;
   now?: () => number;
 }
 
@@ -112,6 +118,10 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
     }
     if (signal.aborted) return false;
     if (anchor !== undefined && opts.maxLateMs !== undefined && now() - frameDueAt(anchor, seq, opts.aheadMs) > opts.maxLateMs) {
+      frozen = true;
+      return false;
+    }
+    if (opts.stillOwned && !opts.stillOwned()) {
       frozen = true;
       return false;
     }
@@ -218,4 +228,41 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Notices when this process's event loop did not run for a while (SIGSTOP, a stalled VM, a long
+ * GC): a timer ticks every `tickMs`; a tick that comes much later than due records a gap.
+ * `maxGapSince(t)` is the longest gap that ended at or after `t` (performance.now() clock).
+ */
+export class LoopGapWatch {
+  readonly #gaps: Array<{ endedAt: number; ms: number }> = [];
+  readonly #timer: NodeJS.Timeout;
+  #last: number;
+
+  constructor(private readonly tickMs = 100, private readonly keepMs = 120_000, private readonly now: () => number = () => performance.now()) {
+    this.#last = now();
+    this.#timer = setInterval(() => this.#tick(), tickMs);
+    this.#timer.unref();
+  }
+
+  #tick(): void {
+    const t = this.now();
+    const gap = t - this.#last - this.tickMs;
+    this.#last = t;
+    if (gap > this.tickMs) this.#gaps.push({ endedAt: t, ms: gap });
+    while (this.#gaps.length > 0 && t - this.#gaps[0]!.endedAt > this.keepMs) this.#gaps.shift();
+    if (this.#gaps.length > 256) this.#gaps.shift();
+  }
+
+  maxGapSince(t: number): number {
+    this.#tick(); // a gap still open right now counts too
+    let max = 0;
+    for (const g of this.#gaps) if (g.endedAt >= t && g.ms > max) max = g.ms;
+    return max;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }

@@ -13,8 +13,8 @@ import { sessionLogger } from '@switchboard/telemetry';
 import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
-import { lastFrameReader, resumeOf, startedReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
-import { streamFrames } from './stream';
+import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
+import { LoopGapWatch, streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
   aheadMs: number;
@@ -112,6 +112,21 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   const spoken = new ExpiringSet({ ttlMs: 10 * 60_000, maxEntries: 10_000 });
   const cancelConsumer = cancelConsumerName(ctx.replicaId);
   const readLast = lastFrameReader(bus);
+  // A replica frozen past ack_wait before its first frame has lost the speak to another replica
+  // (found by the pipeline slow-consumer run: two replicas streamed the same answer, interleaved).
+  const loopGaps = new LoopGapWatch();
+  const readLastStrict = strictLastFrameReader(bus);
+  /** The last frame for a resume decision: a failed read is retried, then said to be unreadable. */
+  const readLastForResume = async (sessionId: string, signal: AbortSignal): Promise<LastFrame | undefined | 'unreadable'> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await readLastStrict(sessionId);
+      } catch {
+        if (attempt >= 3 || signal.aborted) return 'unreadable';
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  };
   const startedBefore = startedReader(bus);
 
   const ttfa = metrics.histogram('tts_time_to_first_audio_ms', 'speak command timestamp → first audio frame published', ['source', 'kind']);
@@ -166,6 +181,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
 
   async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
+    const takenAt = performance.now();
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -193,15 +209,18 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     // went out, never from the start again.
     let startSeq = 0;
     if (h.deliveryCount > 1) {
-      const [last, started] = await Promise.all([readLast(ref.sessionId), startedBefore(ref.sessionId, cmd.commandId)]);
+      const [last, started] = await Promise.all([readLastForResume(ref.sessionId, live.signal), startedBefore(ref.sessionId, cmd.commandId)]);
       const r = resumeOf(last, ref.speakId, started);
-      if ('done' in r || 'superseded' in r) {
+      if ('done' in r || 'superseded' in r || 'unknown' in r) {
         cancels.end(live);
-        const audioMs = 'done' in r && last ? (last.seq + 1) * 20 : 0;
-        utterances.inc({ outcome: 'done' in r ? 'already_spoken' : 'superseded' });
-        slog.info({ resume: 'done' in r ? 'already_spoken' : 'superseded' }, 'redelivered speak not spoken again');
+        const audioMs = 'done' in r && last && last !== 'unreadable' ? (last.seq + 1) * 20 : 0;
+        const outcome = 'done' in r ? 'already_spoken' : 'superseded' in r ? 'superseded' : 'resume_unknown';
+        utterances.inc({ outcome });
+        if (outcome === 'resume_unknown') slog.warn({ resume: outcome, unreadable: last === 'unreadable' }, 'redelivered speak had started but its frames cannot be read: reported cut, not spoken again from the start');
+        else slog.info({ resume: outcome }, 'redelivered speak not spoken again');
         if ('done' in r) await bus.publishEvent(ttsStarted(ref, 0));
-        await bus.publishEvent(ttsDone(ref, audioMs, 'superseded' in r, 'superseded' in r ? { reason: 'superseded' } : {}));
+        const cut = !('done' in r);
+        await bus.publishEvent(ttsDone(ref, audioMs, cut, cut ? { reason: outcome } : {}));
         spoken.add(cmd.commandId);
         return;
       }
@@ -270,6 +289,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         startSeq,
         // Frozen for half the ack_wait: the speak may be with another replica already.
         maxLateMs: opts.ackWaitMs / 2,
+        stillOwned: () => loopGaps.maxGapSince(takenAt) < opts.ackWaitMs / 2,
         emit: (f) => {
           bus.publishAudioOut(
             AudioFrame.fromPartial({
@@ -409,6 +429,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       }
       // Cancels keep flowing while utterances drain.
       await cancelHandle?.stop();
+      loopGaps.stop();
       state = 'stopped';
     },
   };

@@ -18,6 +18,8 @@ import {
   type OutFrame,
 } from '@switchboard/tts-streamer';
 import { truncateCodePoints, ttsDone, ttsStarted } from '../src/events';
+import { resumeOf } from '../src/session-audio';
+import { LoopGapWatch } from '../src/stream';
 
 const ramp = (n: number, from = 0): Int16Array => Int16Array.from({ length: n }, (_, i) => ((from + i) % 30000) + 1);
 
@@ -260,4 +262,44 @@ test('leading silence of an utterance is trimmed, keeping 20 ms before the onset
   const out = trimLeadingSilence(pcm, 16000);
   assert.equal(out.length, 16000 - 4000 + 320);
   assert.equal(trimLeadingSilence(new Int16Array(100), 16000).length, 100, 'all-quiet audio is left alone');
+});
+
+test('resume of a redelivered speak: after the last frame out; done; superseded; never from 0 once it started and no frame is readable', () => {
+  const f = (speakId: string, seq: number, last = false) => ({ turnId: 't', speakId, seq, last, capturedAt: 0 });
+  assert.deepEqual(resumeOf(f('s1', 33), 's1', true), { from: 34 });
+  assert.deepEqual(resumeOf(f('s1', 40, true), 's1', true), { done: true });
+  assert.deepEqual(resumeOf(f('s0', 9, true), 's1', true), { superseded: true });
+  assert.deepEqual(resumeOf(f('s0', 9, true), 's1', false), { from: 0 });
+  assert.deepEqual(resumeOf(undefined, 's1', false), { from: 0 }, 'never started: from the start');
+  // started, but its frames aged out of the audio stream (or the read failed): frame 0 again
+  // would repeat what the caller heard (the pipeline run's "frames 0–33 sent twice")
+  assert.deepEqual(resumeOf(undefined, 's1', true), { unknown: true });
+  assert.deepEqual(resumeOf('unreadable', 's1', true), { unknown: true });
+});
+
+test('a delivery no longer owned (the process was frozen before its first frame) stops the stream like a frozen one', async () => {
+  // Pipeline slow-consumer run: a replica SIGSTOPped after taking a speak but before its first
+  // frame (no pacing anchor yet, so maxLateMs could not see it) resumed and streamed the whole
+  // answer beside the replica the speak had been redelivered to.
+  const sent: number[] = [];
+  const pcm = new Int16Array(16000); // 1 s: 50 frames
+  let owned = true;
+  const r = await streamFrames(
+    (async function* () {
+      yield pcm;
+    })(),
+    { sampleRate: 16000, aheadMs: 1000, signal: new AbortController().signal, maxLateMs: 1000, stillOwned: () => owned, emit: (f) => (sent.push(f.seq), f.seq === 9 && (owned = false)) },
+  );
+  assert.equal(r.frozen, true);
+  assert.deepEqual(sent, Array.from({ length: 10 }, (_, i) => i), 'nothing after ownership was lost');
+
+  const watch = new LoopGapWatch(20);
+  const t0 = performance.now();
+  await sleep(60);
+  assert.ok(watch.maxGapSince(t0) < 100, 'a running loop has no gap');
+  const stall = performance.now();
+  while (performance.now() - stall < 400); // the loop does not run: as if SIGSTOPped
+  assert.ok(watch.maxGapSince(t0) >= 300, `a 400 ms stall is seen (${Math.round(watch.maxGapSince(t0))} ms)`);
+  assert.equal(watch.maxGapSince(performance.now() + 1), 0, 'gaps before the given time do not count');
+  watch.stop();
 });

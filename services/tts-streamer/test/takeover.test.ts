@@ -6,8 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@switchboard/bus';
-import { newSessionId } from '@switchboard/contracts';
-import { eventually, spawnNode, type ChildHandle, type NatsServerHandle, startNatsServer } from '@switchboard/testkit';
+import { STREAMS, newSessionId, subjects } from '@switchboard/contracts';
+import { eventually, sleep, spawnNode, type ChildHandle, type NatsServerHandle, startNatsServer } from '@switchboard/testkit';
 import { AudioRecorder, EventRecorder, cancel, producerBus, speak, ttsEnv } from './harness';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -68,6 +68,24 @@ test('kill -9 mid-utterance: another replica continues after the last frame sent
   assert.equal(dones.length, 1);
   assert.equal(dones[0]!.ttsDone!.cancelled, false);
   assert.ok(b.lines.some((l) => l.includes('redelivered speak resumes after the frames already sent')), 'replica b says where it resumed');
+  await b.kill('SIGTERM');
+});
+
+test('kill -9 mid-utterance, its frames aged out of the audio stream before the redelivery: reported cut, never spoken again from frame 0', async () => {
+  // The 100-kill pipeline run found a speak whose frames 0–33 went out twice: its redelivery came
+  // after the audio stream's max age (10 s; a speak may be spoken up to 15 s late), no frame was
+  // readable, and the next replica started again from frame 0. The purge stands in for the age-out.
+  const { replica: a, sessionId, cmd } = await streaming('tts-aged-a', 20);
+  await a.kill('SIGKILL');
+  await bus.jsm.streams.purge(STREAMS.audioOut, { filter: subjects.audioOut(sessionId) });
+  const sent = seqsOf(sessionId, cmd.speakId).length;
+  const b = await replica('tts-aged-b');
+  const d = await done(sessionId, cmd.speakId);
+  await sleep(300); // a frame b might send right after its TTS_DONE would show here
+  const seqs = seqsOf(sessionId, cmd.speakId);
+  assert.deepEqual(seqs, seqs.map((_, i) => i), `no frame repeated (${sent} sent by a before the kill, ${seqs.length} in all)`);
+  assert.equal(d.ttsDone!.cancelled, true, 'reported cut: the orchestrator returns to LISTENING after its grace');
+  assert.ok(b.lines.some((l) => l.includes('its frames cannot be read')), 'replica b says why it did not speak');
   await b.kill('SIGTERM');
 });
 

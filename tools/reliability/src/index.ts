@@ -1,7 +1,7 @@
 // @switchboard/reliability: a synthetic caller, a history recorder, a Jepsen-style checker and
 // fault injectors, shared by the reliability tests and bench/reliability.
 export { createRng, type Rng } from './prng';
-export { makeScripts, expectedQueries, supersedingText, seededSessionId, type SessionScript, type ScriptStep, type ScriptOptions, type Interrupt } from './script';
+export { makeScripts, expectedQueries, supersedingText, seededSessionId, NON_ESCALATING_WORDS, type SessionScript, type ScriptStep, type ScriptOptions, type Interrupt } from './script';
 export { commandOrder, type History, type RecordedEvent, type RecordedCommand, type PublishedEvent, type FinalState } from './history';
 export { HistoryRecorder, type EventListener, type CommandListener } from './recorder';
 export { SyntheticCaller, type SyntheticCallerOptions } from './caller';

@@ -10,7 +10,7 @@ import { createRng } from './prng';
 import { PlayoutStandIn } from './playout';
 import { ReplicaSet } from './replicas';
 import { Scenario, type ScenarioOptions, type ScenarioResult } from './scenario';
-import { seededSessionId, type SessionScript } from './script';
+import { NON_ESCALATING_WORDS, seededSessionId, type SessionScript } from './script';
 import { checkWorkers, type WorkerCheckResult } from './worker-checker';
 
 const main = (service: string): string => fileURLToPath(new URL(`../../../services/${service}/src/main.ts`, import.meta.url));
@@ -42,6 +42,8 @@ export class PipelineScenario extends Scenario {
   constructor(readonly p: PipelineOptions) {
     super({
       ...p,
+      // Real rag-worker: no utterance may ask for a human (the call would end mid-script).
+      script: { words: NON_ESCALATING_WORDS, ...p.script },
       standIn: { rag: false, tts: false },
       speak: (sessionId, step) => this.audio.say(sessionId, step.utterance),
       env: {

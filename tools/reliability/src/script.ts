@@ -32,9 +32,19 @@ export interface ScriptOptions {
   bargeInRate?: number;
   supersedeRate?: number;
   hangUpRate?: number;
+  /** words utterances are drawn from (default WORDS) */
+  words?: readonly string[];
 }
 
-const WORDS = ['where', 'is', 'my', 'order', 'reset', 'password', 'refund', 'invoice', 'talk', 'to', 'agent', 'delivery', 'address', 'change', 'plan', 'cancel'];
+export const WORDS: readonly string[] = ['where', 'is', 'my', 'order', 'reset', 'password', 'refund', 'invoice', 'talk', 'to', 'agent', 'delivery', 'address', 'change', 'plan', 'cancel'];
+
+/**
+ * WORDS without the ones a real rag-worker hears as "talk to a human" ('talk', 'agent'): that
+ * intent escalates and the orchestrator ends the call, so a script using them could never be
+ * played to its end (found by the pipeline run: a session ENDED after "s1 u1 talk to", 3 turns
+ * "lost"). Same length as WORDS, so a seed draws the same script shape.
+ */
+export const NON_ESCALATING_WORDS: readonly string[] = WORDS.map((w) => (w === 'talk' ? 'account' : w === 'agent' ? 'billing' : w));
 
 /** The text the caller says after a supersede (the second utterance of the same step). */
 export function supersedingText(step: ScriptStep): string {
@@ -58,7 +68,7 @@ function makeScript(rng: Rng, index: number, opts: ScriptOptions): SessionScript
   const sessionId = seededSessionId(rng);
   const steps: ScriptStep[] = [];
   for (let i = 0; i < n; i++) {
-    const words = Array.from({ length: rng.int(2, 6) }, () => rng.pick(WORDS)).join(' ');
+    const words = Array.from({ length: rng.int(2, 6) }, () => rng.pick(opts.words ?? WORDS)).join(' ');
     const r = rng.next();
     const interrupt: Interrupt = r < (opts.bargeInRate ?? 0.2) ? 'barge_in' : r < (opts.bargeInRate ?? 0.2) + (opts.supersedeRate ?? 0.1) ? 'supersede' : 'none';
     steps.push({ utterance: `s${index} u${i} ${words}`, pauseBeforeMs: rng.int(minPause, maxPause), interrupt });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCommand, makeEvent, MicState, SpeakKind, TimerKind, type CommandTarget, type CommandTypeName, type EventTypeName } from '@switchboard/contracts';
-import { checkHistory, expectedQueries, supersedingText, type History, type RecordedCommand, type SessionScript } from '@switchboard/reliability';
+import { NON_ESCALATING_WORDS, PipelineScenario, checkHistory, expectedQueries, supersedingText, type History, type RecordedCommand, type SessionScript } from '@switchboard/reliability';
 
 const SID = 'ses_0AAAAAAAAAAAAAAAAAAAAAAAAA';
 
@@ -266,4 +266,12 @@ test('a superseded turn whose answer was already being spoken is cancelled by TT
   h2.commands = h2.commands.map((c) => (c === rc ? { ...c, target: 'tts' as const, command: makeCommand('TTS_CANCEL', { sessionId: SID, source: 'session-orchestrator', commandId: rc.command.commandId, correlationId: rc.command.ragCancel!.turnId }, { turnId: rc.command.ragCancel!.turnId, reason: 'x' } as never) } : c));
   const r2 = checkHistory(h2, [script]);
   assert.ok(r2.violations.some((v) => v.kind === 'lost_command' && /has no RAG_CANCEL/.test(v.detail)), JSON.stringify(r2.violations));
+});
+
+test('pipeline scripts never ask for a human (a real rag-worker escalates and the call ends mid-script)', () => {
+  const scripts = new PipelineScenario({ servers: 'nats://127.0.0.1:1', seed: 11, audioSessions: 0, script: { sessions: 40, steps: [4, 6] } }).scripts;
+  const words = scripts.flatMap((s) => s.steps.flatMap((st) => st.utterance.split(' ').slice(2)));
+  assert.ok(words.length > 100);
+  assert.deepEqual(words.filter((w) => w === 'talk' || w === 'agent'), []);
+  assert.equal(NON_ESCALATING_WORDS.length, 16, 'same length as WORDS: a seed keeps its script shape');
 });

@@ -18,10 +18,11 @@ import { STRICT_MEDIA_TIMING } from './helpers/media-env';
 await exclusiveTestFile();
 
 const LOUD = 0.02; // RMS, full scale 1.0
-/** What the test asserts (E2E_BARGE_IN_BUDGET_MS). The design target is 150 ms, printed next to
- *  the figure; on this 2-core machine shared with Chromium and four other services (and other
- *  test suites) it measured ~350–550 ms, most of it VAD onset + STT backlog before SPEECH_STARTED. */
-const BARGE_IN_BUDGET_MS = Number(process.env['E2E_BARGE_IN_BUDGET_MS'] ?? 800);
+/** What the test asserts with STRICT_MEDIA_TIMING=1 (E2E_BARGE_IN_BUDGET_MS): the design target.
+ *  Measured 90–100 ms (bench/e2e, 1–2 calls, load ~1.5–2) since the sibilant onset path; 160–330
+ *  ms when other work on the 2 cores stalled the send clock and Chromium's jitter buffer grew to
+ *  ~150 ms — hence opt-in; the figure is printed either way. */
+const BARGE_IN_BUDGET_MS = Number(process.env['E2E_BARGE_IN_BUDGET_MS'] ?? 150);
 
 type Series = [number, number][];
 
@@ -120,7 +121,7 @@ describe('e2e: barge-in silences the agent in the browser', { timeout: 5 * 60_00
     const uiMs = data.interruptAt - onset[0];
     const playedMs = answer.durationMs ?? NaN;
     console.log(
-      `# e2e: barge-in: caller onset → agent silent in the browser ${silentMs.toFixed(0)} ms (target 150, asserted ≤ ${BARGE_IN_BUDGET_MS}); onset → INTERRUPT shown ${uiMs.toFixed(0)} ms; answer played ${playedMs} ms, interrupted=${String(answer.interrupted)}`,
+      `# e2e: barge-in: caller onset → agent silent in the browser ${silentMs.toFixed(0)} ms (target 150, asserted ≤ ${BARGE_IN_BUDGET_MS} with STRICT_MEDIA_TIMING=1); onset → INTERRUPT shown ${uiMs.toFixed(0)} ms; answer played ${playedMs} ms, interrupted=${String(answer.interrupted)}`,
     );
     assert.equal(answer.interrupted, true, 'PLAYBACK_DONE says interrupted');
     if (STRICT_MEDIA_TIMING) assert.ok(silentMs <= BARGE_IN_BUDGET_MS, `agent silent ${silentMs.toFixed(0)} ms after the onset`);

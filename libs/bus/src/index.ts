@@ -15,7 +15,9 @@ export {
   durableConsumer,
   fanOutConsumer,
   isNotFound,
+  isTransientApiError,
   type TopologyOptions,
+  type ProvisionOptions,
   type ProvisionReport,
 } from './topology';
 export { AliasRegistry, AliasError, ALIAS_NAMESPACES, type AliasNamespace } from './aliases';

@@ -161,10 +161,52 @@ export async function ensureBucket(nc: NatsConnection, jsm: JetStreamManager, na
   }
 }
 
-/** Create or update every stream and bucket. Safe to run any number of times, concurrently with traffic. */
-export async function provision(nc: NatsConnection, jsm: JetStreamManager, opts: TopologyOptions = {}): Promise<ProvisionReport> {
+/**
+ * JetStream API failures that pass on their own: a request that got no answer in time (an R3
+ * stream's group still electing its leader on a cluster that has just formed or lost a node), no
+ * responders yet, and the server's "temporarily unavailable" / "no suitable peers" / "not enabled"
+ * (meta leader not elected yet). Anything else (a bad config, a limit) is a real error.
+ */
+export function isTransientApiError(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; code?: unknown; api_error?: { code?: number; err_code?: number }; cause?: unknown } | undefined;
+  if (!e) return false;
+  if (e.name === 'TimeoutError' || e.name === 'NoResponders' || e.name === 'JetStreamNotEnabled') return true;
+  if (e.name === 'RequestError' && e.cause) return isTransientApiError(e.cause);
+  const code = e.api_error?.err_code;
+  if (code === 10005 || code === 10008 || code === 10039 || code === 10076 || e.api_error?.code === 503) return true;
+  return /timeout|no responders|temporarily unavailable|jetstream not enabled|no suitable peers/i.test(String(e.message ?? ''));
+}
+
+export interface ProvisionOptions extends TopologyOptions {
+  /** How long each step may keep retrying transient JetStream API failures. Default 60 s. */
+  budgetMs?: number;
+  /** Told about every retried failure. */
+  onRetry?: (step: string, attempt: number, err: Error) => void;
+}
+
+async function step(name: string, run: () => Promise<void>, opts: ProvisionOptions): Promise<void> {
+  const until = Date.now() + (opts.budgetMs ?? 60_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(); // each step is idempotent: a create that timed out but happened is found by the next info
+    } catch (err) {
+      if (!isTransientApiError(err) || Date.now() >= until) {
+        throw new Error(`provisioning ${name} failed after ${attempt} attempt(s): ${(err as Error).message}`, { cause: err });
+      }
+      opts.onRetry?.(name, attempt, err as Error);
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+    }
+  }
+}
+
+/**
+ * Create or update every stream and bucket. Safe to run any number of times, concurrently with
+ * traffic; transient JetStream API failures (a cluster still electing leaders) are retried per step
+ * within `budgetMs`.
+ */
+export async function provision(nc: NatsConnection, jsm: JetStreamManager, opts: ProvisionOptions = {}): Promise<ProvisionReport> {
   const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
-  for (const s of streamConfigs(opts)) await ensureStream(jsm, s, report);
-  for (const b of bucketConfigs(opts)) await ensureBucket(nc, jsm, b.name, b.options, report);
+  for (const s of streamConfigs(opts)) await step(`stream ${s.name}`, () => ensureStream(jsm, s, report), opts);
+  for (const b of bucketConfigs(opts)) await step(`bucket ${b.name}`, () => ensureBucket(nc, jsm, b.name, b.options, report), opts);
   return report;
 }

@@ -76,7 +76,7 @@ export async function startService<S extends z.ZodObject>(
   const ctx: ServiceContext<z.infer<S>> = { config, replicaId, log, metrics, bus, signal: abort.signal };
   let component: ServiceComponent;
   try {
-    if (def.provision && config.PROVISION) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS, leaseTtlMs: config.LEASE_TTL_MS });
+    if (def.provision && config.PROVISION) await provision(bus.nc, bus.jsm, { replicas: config.NATS_REPLICAS, leaseTtlMs: config.LEASE_TTL_MS, onRetry: (step, attempt, err) => log.warn({ step, attempt, err: err.message }, 'provisioning: JetStream not ready, retrying') });
     component = await def.create(ctx);
   } catch (err) {
     // a failed start must not leave a reconnecting connection behind

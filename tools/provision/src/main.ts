@@ -26,7 +26,7 @@ try {
     partitions: num('PARTITIONS', 64),
     connectBudgetMs: num('CONNECT_BUDGET_MS', 60_000),
   });
-  const report = await provision(bus.nc, bus.jsm, { replicas: num('STREAM_REPLICAS', num('NATS_REPLICAS', 1)), leaseTtlMs: num('LEASE_TTL_MS', 1000) });
+  const report = await provision(bus.nc, bus.jsm, { replicas: num('STREAM_REPLICAS', num('NATS_REPLICAS', 1)), leaseTtlMs: num('LEASE_TTL_MS', 1000), budgetMs: num('PROVISION_BUDGET_MS', 60_000), onRetry: (step, attempt, err) => log.warn({ step, attempt, err: err.message }, 'JetStream not ready, retrying') });
   log.info(report, 'provisioned');
   await bus.drain();
 } catch (err) {

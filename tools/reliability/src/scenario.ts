@@ -79,7 +79,7 @@ export class Scenario {
   async setUp(): Promise<void> {
     const log = createLogger({ service: 'reliability', level: 'warn' });
     this.bus = await Bus.connect({ servers: this.o.servers, service: 'reliability', log, partitions: this.partitions, connectBudgetMs: 30_000 });
-    await provision(this.bus.nc, this.bus.jsm, { replicas: this.o.natsReplicas ?? 1, leaseTtlMs: this.o.leaseTtlMs ?? 1000 });
+    await provision(this.bus.nc, this.bus.jsm, { replicas: this.o.natsReplicas ?? 1, leaseTtlMs: this.o.leaseTtlMs ?? 1000, onRetry: (step, attempt, err) => log.warn({ step, attempt, err: err.message }, 'provisioning: JetStream not ready, retrying') });
     this.orchestrators = new ReplicaSet({
       service: 'session-orchestrator',
       entry: ORCHESTRATOR_MAIN,

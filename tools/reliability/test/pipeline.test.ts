@@ -12,10 +12,13 @@ import { PipelineFaults, PipelineScenario, createRng, summarizeViolations, type 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
 
-// Opt-in (RELIABILITY_PIPELINE=1) until it has passed: written at the end of a session and not
-// yet seen green — the slow-consumer run hung twice before its fault steps got time budgets, and
-// the 100-kill bench (bench/reliability/pipeline.ts) still finds session-level violations.
-const run = process.env['RELIABILITY_PIPELINE'] === '1' ? test : test.skip;
+// The kill run is on by default (it passed 2 of 2 runs under the measurement lock, 64–67 s, once
+// its fault loop stopped after `count` kills — it used to kill forever without an onProgress).
+// The slow-consumer run stays opt-in (RELIABILITY_PIPELINE=1): sessions are clean now, but a
+// tts-streamer replica SIGSTOPped while a speak waits in its buffer or per-session queue (before
+// the handler runs, so LoopGapWatch cannot tie the gap to it) still streams it after its ack_wait
+// expired and another replica streams it too (2 speaks with frames twice in the last run).
+const slow = process.env['RELIABILITY_PIPELINE'] === '1' ? test : test.skip;
 
 let server: NatsServerHandle | undefined;
 let sc: PipelineScenario | undefined;
@@ -60,13 +63,13 @@ function assertClean(name: string, { r, s }: { r: PipelineResult; s: PipelineSce
   assert.ok(r.workers.speaks > r.check.sessions, 'the tts-streamer spoke');
 }
 
-void run('pipeline: kill -9 of replicas of every service (12 kills), checkers clean (seed 7)', async () => {
+void test('pipeline: kill -9 of replicas of every service (12 kills), checkers clean (seed 7)', async () => {
   const run = await pipelineRun(7, (f) => f.killRandomReplicas(createRng(7), { count: 12, gapMs: [1500, 3000] }));
   assertClean('pipeline-kills', run);
   for (const service of ['session-orchestrator', 'rag-worker', 'tts-streamer', 'stt-adapter']) assert.ok((run.f.killsBy[service] ?? 0) > 0, `a ${service} replica was killed`);
 });
 
-void run('pipeline: slow consumers — worker replicas SIGSTOPped for 1–6 s, 8 times, checkers clean (seed 11)', async () => {
+void slow('pipeline: slow consumers — worker replicas SIGSTOPped for 1–6 s, 8 times, checkers clean (seed 11)', async () => {
   const run = await pipelineRun(11, (f) => f.pauseRandomWorkers(createRng(11), { count: 8, gapMs: [1500, 3000], pauseMs: [1000, 6000] }));
   assertClean('pipeline-slow-consumers', run);
   assert.equal(run.f.pauses, 8);

@@ -16,6 +16,14 @@ export interface HandlerContext {
   deliveryCount: number;
   seq: number;
   signal: AbortSignal;
+  /**
+   * performance.now() when this replica took the message (before it waited behind its key). A
+   * handler with side effects that cannot repeat (audio streamed) checks that this process did not
+   * freeze past ack_wait since then: the server has given the message to another replica by now.
+   */
+  heldSince: number;
+  /** the consumer's ack_wait: how long the server waits for an ack or a keep-alive */
+  ackWaitMs: number;
 }
 
 export interface ConsumeOptions<T> {
@@ -77,6 +85,10 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const handledTotal = bus.metrics?.counter('consumer_messages_total', 'messages handled by outcome', ['consumer', 'outcome']);
 
   const consumer = await bus.js.consumers.get(opts.stream, opts.consumer);
+  // A held message says "still working" every third of ack_wait, from the moment this replica
+  // takes it — also while it waits behind its key, or a short ack_wait (rag, tts: a dead replica's
+  // work moves on within seconds) redelivered queued work to another replica while this one lived.
+  const ackWaitMs = Math.max(300, Number((await consumer.info(true)).config.ack_wait ?? 30_000_000_000) / 1e6);
   // Callback delivery: the message is dispatched in the same tick it arrives (an async iterator
   // adds a hop per message). In-flight work is bounded by the consumer's max_ack_pending on the
   // server (we ack only when done) and by the executor's slots.
@@ -124,17 +136,23 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     }
   }
 
-  async function run(msg: JsMsg, value: T): Promise<void> {
+  /** Runs `work` for a held message with keep-alives from now until it is done. */
+  function hold(key: string, msg: JsMsg, work: (heldSince: number) => Promise<void>): void {
+    const heldSince = performance.now();
+    const stopWorking = keepWorking(msg, ackWaitMs / 3);
+    void executor.submit(key, () => work(heldSince).finally(stopWorking));
+  }
+
+  async function run(msg: JsMsg, value: T, heldSince: number): Promise<void> {
     // Queued behind its key when the consumer stopped: hand it back without running the handler,
     // so stop() takes as long as the work already started, not the whole queue.
     if (abort.signal.aborted) return release(msg);
     const deliveryCount = msg.info.deliveryCount;
-    const stopWorking = keepWorking(msg, 10_000);
     try {
       // The producer's trace context travels in the headers: the handler runs in a child span,
       // so whatever it publishes carries the same trace on (gateway → … → tts and back).
       const parent = extractTraceContext((k) => msg.headers?.get(k) || undefined);
-      await withSpan(`${opts.consumer} process`, () => opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal }), {
+      await withSpan(`${opts.consumer} process`, () => opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal, heldSince, ackWaitMs }), {
         parent,
         attributes: { 'messaging.system': 'nats', 'messaging.destination': msg.subject, 'messaging.message.sequence': msg.seq },
       });
@@ -161,8 +179,6 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
         counts.retried++;
         handledTotal?.inc({ consumer: opts.consumer, outcome: 'retried' });
       }
-    } finally {
-      stopWorking();
     }
   }
 
@@ -170,18 +186,18 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     if (abort.signal.aborted) return release(msg); // hand it back (or leave it) for the next owner
     depth?.set({ consumer: opts.consumer }, executor.stats.inFlight);
     if (msg.info.deliveryCount > maxDeliver) {
-      void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));
+      hold(`dlq:${msg.seq}`, msg, () => deadLetter(msg, 'max_deliveries', `delivered ${msg.info.deliveryCount} times (handler never finished)`));
       return;
     }
     let value: T;
     try {
       value = opts.decode(msg);
     } catch (err) {
-      void executor.submit(`dlq:${msg.seq}`, () => deadLetter(msg, dlqReasonFor(err), (err as Error).message));
+      hold(`dlq:${msg.seq}`, msg, () => deadLetter(msg, dlqReasonFor(err), (err as Error).message));
       return;
     }
     const key = opts.keyOf ? opts.keyOf(value, msg) : msg.subject;
-    void executor.submit(key, () => run(msg, value));
+    hold(key, msg, (heldSince) => run(msg, value, heldSince));
   }
 
   const done = loopDone.then(() => executor.idle()).catch((err: unknown) => {

@@ -44,7 +44,7 @@ it('answers and takes cancels with the rag-worker credentials; refuses to provis
   // credentials (as a process: a failed in-process start would leave its connection open).
   const child = spawnNode(fileURLToPath(new URL('../src/main.ts', import.meta.url)), { env });
   assert.equal(await child.exited, 1);
-  assert.ok(child.lines.some((l) => /rag-worker failed to start: Permissions Violation/.test(l)), child.lines.join('\n'));
+  assert.ok(child.lines.some((l) => /rag-worker failed to start: provisioning stream \S+ failed after 1 attempt\(s\): Permissions Violation/.test(l)), child.lines.join('\n'));
 
   const logs = captureLogs();
   const svc = await startService({ ...ragWorkerService, provision: false }, env, { logDestination: logs.stream });

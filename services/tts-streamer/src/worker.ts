@@ -5,7 +5,7 @@
 // Events carry ids derived from the command id; audio frames are core publishes.
 import { performance } from 'node:perf_hooks';
 import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, keepWorking, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
@@ -167,21 +167,13 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     cacheSize.set(cache.size);
   }
 
-  async function onSpeak(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
-    // ack_wait is short (a dead replica's speak moves on quickly): say we are alive more often.
-    const stopWorking = keepWorking(msg, opts.ackWaitMs / 3);
-    try {
-      await speakOnce(cmd, msg, h);
-    } finally {
-      stopWorking();
-    }
-  }
-
   /** A cancelled utterance has no last frame: its frames just stop. */
   const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
 
   async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
-    const takenAt = performance.now();
+    // From when this replica took it, not when its handler began: frozen while it waited behind the
+    // session's previous speak counts too (the pipeline slow-consumer run's turn_92 streamed twice).
+    const takenAt = h.heldSince;
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
@@ -408,7 +400,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         config: durableConsumer(SPEAK_CONSUMER, subjects.commandsOfType('tts', 'TTS_SPEAK'), { ack_wait: opts.ackWaitMs * 1_000_000 }),
         decode: decodeOf('TTS_SPEAK'),
         keyOf: (c) => c.sessionId,
-        handle: onSpeak,
+        handle: speakOnce, // consume() keeps it alive every third of the (short) ack_wait while held
         maxInFlight: opts.maxInFlight,
         maxDeliver: opts.maxDeliver,
         backoffMs: opts.backoffMs ?? [200, 1_000],

@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
-import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, keepWorking, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { STREAMS, decodeCommandOf, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import { sessionLogger } from '@switchboard/telemetry';
@@ -81,16 +81,6 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
   let queries: ConsumerHandle | undefined;
   let cancelHandle: ConsumerHandle | undefined;
   let state: 'created' | 'running' | 'stopping' | 'stopped' = 'created';
-
-  async function onQuery(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
-    // ack_wait is short (a dead replica's queries move on quickly): say we are alive more often.
-    const stopWorking = keepWorking(msg, opts.ackWaitMs / 3);
-    try {
-      await answerQuery(cmd, msg, h);
-    } finally {
-      stopWorking();
-    }
-  }
 
   async function answerQuery(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
     const q = cmd.ragQuery!;
@@ -243,7 +233,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
         config: durableConsumer(QUERY_CONSUMER, subjects.commandsOfType('rag', 'RAG_QUERY'), { ack_wait: opts.ackWaitMs * 1_000_000 }),
         decode: decodeOf('RAG_QUERY'),
         keyOf: (c) => c.sessionId,
-        handle: onQuery,
+        handle: answerQuery, // consume() keeps it alive every third of the (short) ack_wait while held
         maxInFlight: opts.maxInFlight,
         maxDeliver: opts.maxDeliver,
         backoffMs: opts.backoffMs,

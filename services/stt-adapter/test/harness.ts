@@ -19,8 +19,8 @@ export const TEST_LEASE_TTL_MS = 3000;
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
 /** A real stt-adapter process for kill -9 tests: one recogniser thread, two decoders, 1 s leases. */
-export function spawnAdapter(url: string, replicaId: string): ChildHandle {
-  return spawnNode(MAIN, { env: { ...adapterEnv(url, { STT_WORKERS: '1', STT_POOL_MAX: '2', STT_SESSION_IDLE_MS: '5000', LEASE_TTL_MS: '1000' }), REPLICA_ID: replicaId } });
+export function spawnAdapter(url: string, replicaId: string, extra: Record<string, string> = {}): ChildHandle {
+  return spawnNode(MAIN, { env: { ...adapterEnv(url, { STT_WORKERS: '1', STT_POOL_MAX: '2', STT_SESSION_IDLE_MS: '5000', LEASE_TTL_MS: '1000', ...extra }), REPLICA_ID: replicaId } });
 }
 
 /** The HTTP port from a replica's ready line. */

@@ -15,6 +15,8 @@ export {
   durableConsumer,
   fanOutConsumer,
   isNotFound,
+  isElecting,
+  whileElecting,
   type TopologyOptions,
   type ProvisionReport,
 } from './topology';

@@ -118,6 +118,35 @@ export function isNotFound(err: unknown): boolean {
   return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(String(e?.message ?? ''));
 }
 
+/**
+ * The JetStream API is not answering because the cluster is electing (a node just died):
+ * nats-server 2.9 drops a request to a leaderless consumer or meta layer (the client times out)
+ * or answers 503 "jetstream is not enabled".
+ */
+export function isElecting(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; api_error?: { code?: number } };
+  if (e?.name === 'TimeoutError' || e?.api_error?.code === 503 || e?.code === 503 || e?.code === '503') return true;
+  return /^timeout$|jetstream is not enabled|no responders/i.test(String(e?.message ?? ''));
+}
+
+/**
+ * Runs an idempotent JetStream API call again while the cluster is electing, for up to budgetMs.
+ * A longer request timeout would not do: the request dropped by a leaderless group is not
+ * answered once a leader is elected; a new request is.
+ */
+export async function whileElecting<T>(fn: () => Promise<T>, budgetMs: number, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  const until = Date.now() + budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isElecting(err) || Date.now() >= until) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(500, 100 * attempt)));
+    }
+  }
+}
+
 export async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, report: ProvisionReport): Promise<void> {
   try {
     const info = await jsm.streams.info(cfg.name);

@@ -147,7 +147,11 @@ export class Bus {
   #watchStatus(): void {
     void (async () => {
       for await (const s of this.nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') this.log.warn({ status: s.type }, 'NATS connection status');
+        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error' || s.type === 'staleConnection') {
+          // which server it left / landed on: a failover is read from these lines
+          const server = 'server' in s ? s.server : undefined;
+          this.log.warn({ status: s.type, server, serverName: this.nc.info?.server_name, purpose: this.#opts.purpose }, 'NATS connection status');
+        }
       }
     })().catch(() => undefined);
   }

@@ -10,7 +10,7 @@ import { describeMsg, dlqReasonFor } from './bus';
 import { PermanentError, errorCode, inPlaceRetryDelayMs, isRetryable } from './errors';
 import { KeyedExecutor } from './keyed-executor';
 import { keepWorking } from './working';
-import { ensureConsumer } from './topology';
+import { ensureConsumer, whileElecting } from './topology';
 
 export interface HandlerContext {
   deliveryCount: number;
@@ -52,6 +52,8 @@ export interface ConsumeOptions<T> {
   onStop?: 'nak' | 'keep';
   /** Stop when the server says the durable was deleted (a new owner recreated it) rather than pull from its successor. */
   stopIfDeleted?: boolean;
+  /** Retry creating/binding the durable for this long while the cluster elects (default 0: fail at once). */
+  setupBudgetMs?: number;
   /** Lifetime of one pull request at the server (its idle heartbeat is half of it). Default 5 s. */
   pullExpiresMs?: number;
   signal?: AbortSignal;
@@ -69,7 +71,10 @@ const DEFAULT_BACKOFF = [100, 500, 2_000, 5_000] as const;
 export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<ConsumerHandle> {
   const log = bus.log.child({ stream: opts.stream, consumer: opts.consumer });
   if (opts.config) {
-    await ensureConsumer(bus.jsm, opts.stream, { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: -1, ...opts.config, durable_name: opts.consumer });
+    const cfg = { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_deliver: -1, ...opts.config, durable_name: opts.consumer };
+    await whileElecting(() => ensureConsumer(bus.jsm, opts.stream, cfg), opts.setupBudgetMs ?? 0, (err, attempt) =>
+      log.warn({ attempt, err: (err as Error).message }, 'durable not created yet (cluster electing): retrying'),
+    );
   }
   const maxInFlight = opts.maxInFlight ?? 64;
   const maxDeliver = opts.maxDeliver ?? 5;
@@ -84,7 +89,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   const depth = bus.metrics?.gauge('consumer_in_flight', 'messages being handled', ['consumer']);
   const handledTotal = bus.metrics?.counter('consumer_messages_total', 'messages handled by outcome', ['consumer', 'outcome']);
 
-  const consumer = await bus.js.consumers.get(opts.stream, opts.consumer);
+  const consumer = await whileElecting(() => bus.js.consumers.get(opts.stream, opts.consumer), opts.setupBudgetMs ?? 0);
   // A held message says "still working" every third of ack_wait, from the moment this replica
   // takes it — also while it waits behind its key, or a short ack_wait (rag, tts: a dead replica's
   // work moves on within seconds) redelivered queued work to another replica while this one lived.

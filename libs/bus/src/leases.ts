@@ -52,6 +52,13 @@ interface Lease {
   renewing?: Promise<void>;
   /** when the last write that succeeded was sent (the server's TTL runs from about then) */
   writtenAt: number;
+  /** a renewal that timed out: its value, in case the server did apply it and only the reply was lost */
+  unconfirmed?: { value: string; sentAt: number };
+}
+
+/** A request that got no answer in time (nats.js TimeoutError): not a refusal. */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || err.message === 'timeout');
 }
 
 export class PartitionLeases {
@@ -128,26 +135,63 @@ export class PartitionLeases {
     if (!this.#renewingMember) {
       this.#renewingMember = true;
       void kv
-        .put(this.#memberKey(), value)
+        .put(this.#memberKey(), value, { timeout: this.#requestTimeoutMs() })
         .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'membership renewal failed'))
         .finally(() => (this.#renewingMember = false));
     }
     const sentAt = Date.now();
+    const timeout = this.#requestTimeoutMs();
     for (const [p, lease] of this.#owned) {
       if (lease.renewing) continue;
-      lease.renewing = kv.update(this.#key(p), value, lease.revision).then(
+      const text = dec.decode(value);
+      lease.renewing = kv.update(this.#key(p), value, lease.revision, timeout).then(
         (revision) => {
           lease.revision = revision;
           lease.writtenAt = sentAt;
           lease.renewing = undefined;
+          lease.unconfirmed = undefined;
         },
-        (err: unknown) => {
+        async (err: unknown) => {
+          // Unanswered (the request went out on a connection to a node that then died, and
+          // nats.js does not fail requests in flight on a reconnect): not a refusal. Send the next
+          // renewal on the connection as it is now while the lease can still be alive; waiting for
+          // the default 5 s request timeout outlived the 1 s TTL and gave the partitions away.
+          if (isTimeout(err) && Date.now() - lease.writtenAt < this.#o.ttlMs) {
+            lease.unconfirmed = { value: text, sentAt };
+            lease.renewing = undefined;
+            return;
+          }
+          // A refusal after a timed-out renewal may only mean that renewal did land: adopt it if
+          // the key holds exactly what we wrote then.
+          if (lease.unconfirmed !== undefined && !isTimeout(err)) {
+            const adopted = await this.#adoptUnconfirmed(p, lease).catch(() => false);
+            if (adopted) {
+              lease.renewing = undefined;
+              return;
+            }
+          }
           lease.renewing = undefined;
           // Refused (someone else owns it now: we were too slow) or unknown: stop serving it.
           this.#lost(p, lease, err);
         },
       );
     }
+  }
+
+  /** Lease requests give up well within the TTL (an answer later than that is of no use). */
+  #requestTimeoutMs(): number {
+    return Math.max(200, Math.min(5_000, Math.floor(this.#o.ttlMs / 2)));
+  }
+
+  async #adoptUnconfirmed(p: number, lease: Lease): Promise<boolean> {
+    const u = lease.unconfirmed;
+    const e = await this.#o.kv.get(this.#key(p));
+    if (!u || !e || e.operation !== 'PUT' || e.revision <= lease.revision || e.string() !== u.value) return false;
+    lease.revision = e.revision;
+    lease.writtenAt = u.sentAt;
+    lease.unconfirmed = undefined;
+    this.#log.info({ partition: p, revision: e.revision }, 'lease renewal that timed out had landed: kept');
+    return true;
   }
 
   #lost(p: number, lease: Lease, err: unknown): void {

@@ -118,6 +118,41 @@ export function isNotFound(err: unknown): boolean {
   return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(String(e?.message ?? ''));
 }
 
+/**
+ * The JetStream API is not answering because the cluster is electing (a node just died):
+ * nats-server 2.9 drops a request to a leaderless consumer or meta layer (the client times out)
+ * or answers 503 "jetstream is not enabled".
+ */
+export function isElecting(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown; api_error?: { code?: number; err_code?: number } } | undefined;
+  if (!e) return false;
+  if (e.name === 'TimeoutError' || e.name === 'NoResponders' || e.name === 'JetStreamNotEnabled') return true;
+  if (e.name === 'RequestError' && e.cause) return isElecting(e.cause);
+  // 10005 no suitable peers (a cluster still forming), 10008 temporarily unavailable, 10039/10076 not enabled
+  const code = e.api_error?.err_code;
+  if (code === 10005 || code === 10008 || code === 10039 || code === 10076) return true;
+  if (e.api_error?.code === 503 || e.code === 503 || e.code === '503') return true;
+  return /^timeout$|jetstream is not enabled|jetstream not enabled|no responders|temporarily unavailable|no suitable peers/i.test(String(e.message ?? ''));
+}
+
+/**
+ * Runs an idempotent JetStream API call again while the cluster is electing, for up to budgetMs.
+ * A longer request timeout would not do: the request dropped by a leaderless group is not
+ * answered once a leader is elected; a new request is.
+ */
+export async function whileElecting<T>(fn: () => Promise<T>, budgetMs: number, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  const until = Date.now() + budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isElecting(err) || Date.now() >= until) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(500, 100 * attempt)));
+    }
+  }
+}
+
 export async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, report: ProvisionReport): Promise<void> {
   try {
     const info = await jsm.streams.info(cfg.name);
@@ -161,22 +196,6 @@ export async function ensureBucket(nc: NatsConnection, jsm: JetStreamManager, na
   }
 }
 
-/**
- * JetStream API failures that pass on their own: a request that got no answer in time (an R3
- * stream's group still electing its leader on a cluster that has just formed or lost a node), no
- * responders yet, and the server's "temporarily unavailable" / "no suitable peers" / "not enabled"
- * (meta leader not elected yet). Anything else (a bad config, a limit) is a real error.
- */
-export function isTransientApiError(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; code?: unknown; api_error?: { code?: number; err_code?: number }; cause?: unknown } | undefined;
-  if (!e) return false;
-  if (e.name === 'TimeoutError' || e.name === 'NoResponders' || e.name === 'JetStreamNotEnabled') return true;
-  if (e.name === 'RequestError' && e.cause) return isTransientApiError(e.cause);
-  const code = e.api_error?.err_code;
-  if (code === 10005 || code === 10008 || code === 10039 || code === 10076 || e.api_error?.code === 503) return true;
-  return /timeout|no responders|temporarily unavailable|jetstream not enabled|no suitable peers/i.test(String(e.message ?? ''));
-}
-
 export interface ProvisionOptions extends TopologyOptions {
   /** How long each step may keep retrying transient JetStream API failures. Default 60 s. */
   budgetMs?: number;
@@ -185,17 +204,15 @@ export interface ProvisionOptions extends TopologyOptions {
 }
 
 async function step(name: string, run: () => Promise<void>, opts: ProvisionOptions): Promise<void> {
-  const until = Date.now() + (opts.budgetMs ?? 60_000);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await run(); // each step is idempotent: a create that timed out but happened is found by the next info
-    } catch (err) {
-      if (!isTransientApiError(err) || Date.now() >= until) {
-        throw new Error(`provisioning ${name} failed after ${attempt} attempt(s): ${(err as Error).message}`, { cause: err });
-      }
+  let attempts = 1;
+  try {
+    // each step is idempotent: a create that timed out but happened is found by the next info
+    await whileElecting(run, opts.budgetMs ?? 60_000, (err, attempt) => {
+      attempts = attempt + 1;
       opts.onRetry?.(name, attempt, err as Error);
-      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
-    }
+    });
+  } catch (err) {
+    throw new Error(`provisioning ${name} failed after ${attempts} attempt(s): ${(err as Error).message}`, { cause: err });
   }
 }
 

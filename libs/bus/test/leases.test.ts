@@ -130,3 +130,56 @@ test('a partition that is slow to stop after losing its lease does not hold up t
     await leases.stop();
   }
 });
+
+// Regression (3-node cluster run, kill -9 of the node a replica's lease connection was on): the
+// renewal in flight was lost with the node; nats.js reconnected at once but left that request to
+// its 5 s timeout, the 1 s leases expired meanwhile and four partitions moved to replicas whose
+// takeover then waited for the JetStream meta leader (served again 6–10 s after the kill).
+// A renewal that gets no answer is now retried on the next tick; if it had landed after all (only
+// its reply was lost), the refusal of the retry is recognised by the value we wrote and kept.
+for (const mode of ['lost request', 'lost reply'] as const) {
+  test(`a lease renewal that times out (${mode}) is retried, not given up`, async () => {
+    const real = await bus.kv(BUCKETS.leases);
+    let faults = 0;
+    const kv = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'update') return Reflect.get(target, prop, receiver) as unknown;
+        return async (k: string, data: Uint8Array, version: number, timeout?: number) => {
+          if (faults > 0 && k.endsWith('.p0')) {
+            faults--;
+            if (mode === 'lost reply') await target.update(k, data, version, timeout); // applied; the answer never comes
+            const e = new Error('timeout');
+            e.name = 'TimeoutError';
+            throw e;
+          }
+          return target.update(k, data, version, timeout);
+        };
+      },
+    });
+    const lost: number[] = [];
+    const group = `timeout-${mode.replace(' ', '-')}`;
+    const leases = new PartitionLeases({
+      kv,
+      group,
+      partitions: 2,
+      replicaId: 'only',
+      ttlMs: TTL,
+      log,
+      onAcquire: async () => undefined,
+      onRelease: async (p, reason) => void (reason === 'lost' && lost.push(p)),
+    });
+    await leases.start();
+    try {
+      await eventually(() => leases.owned().size === 2, 'both partitions held', 10_000);
+      const fence = leases.owned().get(0);
+      faults = 1;
+      await eventually(() => faults === 0, 'the faulty renewal happened', 5_000);
+      const rev = (await real.get(`${group}.p0`))!.revision;
+      await eventually(async () => (await real.get(`${group}.p0`))!.revision > rev, 'p0 renewed again after the timeout', 5_000);
+      assert.deepEqual(lost, [], 'no lease lost');
+      assert.equal(leases.owned().get(0), fence, 'p0 kept with the same fence');
+    } finally {
+      await leases.stop();
+    }
+  });
+}

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNatsServer, type NatsServerHandle } from '@switchboard/testkit';
-import { Bus, isTransientApiError, provision } from '@switchboard/bus';
+import { Bus, isElecting, provision } from '@switchboard/bus';
 import { captureLogger } from './helpers';
 import { startFrameProxy, type FrameProxy } from './fixtures/frame-proxy';
 
@@ -51,8 +51,8 @@ test('a JetStream that keeps not answering fails with the step named, after the 
 });
 
 test('only passing JetStream failures count as transient', () => {
-  assert.ok(isTransientApiError(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
-  assert.ok(isTransientApiError({ name: 'JetStreamApiError', message: 'JetStream system temporarily unavailable', api_error: { code: 503, err_code: 10008 } }));
-  assert.ok(!isTransientApiError({ name: 'JetStreamApiError', message: 'stream name already in use with a different configuration', api_error: { code: 400, err_code: 10058 } }));
-  assert.ok(!isTransientApiError(new Error('maximum consumers limit reached')));
+  assert.ok(isElecting(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
+  assert.ok(isElecting({ name: 'JetStreamApiError', message: 'JetStream system temporarily unavailable', api_error: { code: 503, err_code: 10008 } }));
+  assert.ok(!isElecting({ name: 'JetStreamApiError', message: 'stream name already in use with a different configuration', api_error: { code: 400, err_code: 10058 } }));
+  assert.ok(!isElecting(new Error('maximum consumers limit reached')));
 });

@@ -15,3 +15,4 @@ export { checkWorkers, type WorkerCheckResult, type WorkerViolation, type Worker
 export { PlayoutStandIn, type RecordedFrame } from './playout';
 export { AudioCallers, AUDIO_PHRASES } from './audio-caller';
 export { PipelineFaults, type FaultPlan } from './pipeline-faults';
+export { ClusterProbe, applyLags, lagFigures, type ProbeNode, type ProbeChange, type ApplyLag, type LagFigures } from './cluster-probe';

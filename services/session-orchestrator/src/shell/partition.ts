@@ -3,7 +3,7 @@
 // Applying an event: reduce → CAS-write state + outbox (fenced) → publish commands with
 // deterministic ids → ack. A redelivered event (seq ≤ lastSeq) is acked and skipped after
 // re-publishing any outbox left behind.
-import { PermanentError, inPlaceRetryDelayMs, consume, durableConsumer, isNotFound, isRetryable, type Bus, type ConsumerHandle } from '@switchboard/bus';
+import { PermanentError, inPlaceRetryDelayMs, consume, durableConsumer, isNotFound, isRetryable, whileElecting, type Bus, type ConsumerHandle } from '@switchboard/bus';
 import { DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { EventType, STREAMS, decodeEvent, encodeEvent, makeEvent, sessionIdOfSubject, subjects, type Event } from '@switchboard/contracts';
 import { sessionLogger, type Logger, type Metrics } from '@switchboard/telemetry';
@@ -30,6 +30,14 @@ export interface PartitionDeps {
 }
 
 export const consumerName = (p: number) => `orchestrator-p${p}`;
+
+/**
+ * How long a takeover keeps asking while the cluster elects. Measured (cluster.test.ts, kill -9 of
+ * one of 3 nodes, nats-server 2.9.10): consumer leaders re-elected 4.5–6 s after the kill; a
+ * takeover that gave up on the first 5 s timeout released the partition, and the next owner
+ * deleted the durable and started that election over: partitions unserved for up to 33 s.
+ */
+const SETUP_BUDGET_MS = 30_000;
 
 export class PartitionWorker {
   readonly #d: PartitionDeps;
@@ -83,6 +91,7 @@ export class PartitionWorker {
       // What we hold unhandled when we stop comes again from the successor's rewind, in order.
       onStop: 'keep',
       stopIfDeleted: true,
+      setupBudgetMs: SETUP_BUDGET_MS,
       handle: (e, msg) => {
         // The subject routed it here (partition, actor); a body naming another session would be
         // applied to a session this partition does not own.
@@ -136,13 +145,17 @@ export class PartitionWorker {
    */
   async #rewindOnTakeover(name: string): Promise<Partial<ConsumerConfig>> {
     const { bus, partition, log } = this.#d;
-    const info = await bus.jsm.consumers.info(STREAMS.events, name).catch((err: unknown) => {
+    const retry = (err: unknown, attempt: number) => log.warn({ partition, attempt, err: (err as Error).message }, 'takeover: JetStream API not answering (cluster electing), retrying');
+    const info = await whileElecting(() => bus.jsm.consumers.info(STREAMS.events, name), SETUP_BUDGET_MS, retry).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err; // cannot tell what the old owner left: do not serve (the lease is given back and retried)
     });
     if (!info) return {};
     const from = info.ack_floor.stream_seq + 1;
-    await bus.jsm.consumers.delete(STREAMS.events, name);
+    // not found on a retry: the attempt that timed out did delete it
+    await whileElecting(() => bus.jsm.consumers.delete(STREAMS.events, name), SETUP_BUDGET_MS, retry).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
     log.info({ partition, ackPending: info.num_ack_pending, fromSeq: from }, 'partition taken over: consumer rewound to its ack floor');
     return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from };
   }

@@ -104,6 +104,28 @@ describe('rag engine on the sample KB', () => {
     assert.notDeepEqual(alone.result.sourceIds, ['gift-cards']);
   });
 
+  it('answers a short new question on its own even right after another answer', async () => {
+    // Two content words and no "it"/"and": a follow-up only if, alone, it finds nothing clearly.
+    const password = [{ userText: 'how do i reset my password', agentText: 'On the sign in page, select Forgot password.', intent: 'faq_question', sourceIds: ['reset-password'] }];
+    const hours = await collect(engine, { text: 'what are your opening hours', history: password });
+    assert.deepEqual(hours.result.sourceIds, ['opening-hours'], hours.result.text);
+    // A real follow-up of the same length still stays on the topic.
+    const valid = await collect(engine, { text: 'valid for how long', history: password });
+    assert.deepEqual(valid.result.sourceIds, ['reset-password']);
+    assert.match(valid.result.text, /30 minutes/);
+  });
+
+  it('never escalates on function words alone ("to an …" is not "speak to an agent")', async () => {
+    // "do you ship internationally" as PocketSphinx heard it in a browser call.
+    const { result } = await collect(engine, { text: 'to an internationally' });
+    assert.equal(result.escalate, false);
+    assert.deepEqual(result.sourceIds, ['international-shipping']);
+    for (const text of ['talk to', 'agent', 'speak to an agent']) {
+      const r = await collect(engine, { text });
+      assert.equal(r.result.escalate, true, text);
+    }
+  });
+
   it('escalates when the caller asks for a person', async () => {
     const { result } = await collect(engine, { text: 'get me a real person please' });
     assert.equal(result.intent, 'talk_to_human');

@@ -58,8 +58,9 @@ export function decide(input: DecideInput): Decision {
 
   if (ir) {
     const score = (i: Intent): number => ir.ranking.find((r) => r.intent === i)?.score ?? 0;
-    // Asking for a person always wins: never keep someone talking to a bot they want out of.
-    if (ir.intent === 'talk_to_human' && ir.score >= th.socialMin) {
+    // Asking for a person always wins: never keep someone talking to a bot they want out of —
+    // when the request has a word of its own ("agent", "talk", "human"), not only "to an".
+    if (ir.intent === 'talk_to_human' && ir.score >= th.socialMin && ir.grounded) {
       return reply('talk_to_human', score('talk_to_human'), replies.escalate, { escalate: true });
     }
     // "hi, where is my order" is a question with a greeting in front: the question wins when

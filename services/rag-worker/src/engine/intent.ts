@@ -20,6 +20,12 @@ export interface IntentResult {
   score: number;
   /** Best score per intent, best first. */
   ranking: IntentScore[];
+  /**
+   * Whether the best intent's phrases share a content word with the text (not only "to", "an",
+   * "the"): "to an internationally" (a misheard "do you ship internationally") is close to
+   * "speak to an agent" by its function words alone, which must not carry an action.
+   */
+  grounded: boolean;
 }
 
 export interface IntentClassifier {
@@ -120,7 +126,9 @@ export function buildIntentClassifier(
   const KNN_WEIGHT = 0.7;
 
   function classify(text: string): IntentResult {
-    const q = weigh(features(lexicon.correct(analyzer.tokens(text))));
+    const tokens = lexicon.correct(analyzer.tokens(text));
+    const q = weigh(features(tokens));
+    const contentTerms = new Set(tokens.filter((t) => !t.stop).map((t) => t.term));
     const dots = new Float64Array(vecs.length);
     for (const [k, w] of q) for (const p of postings.get(k) ?? []) dots[p.phrase]! += w * p.w;
     const best = new Map<Intent, number>();
@@ -141,7 +149,11 @@ export function buildIntentClassifier(
       score: KNN_WEIGHT * (best.get(intent) ?? 0) + (1 - KNN_WEIGHT) * centroidCos(intent),
     })).sort((a, b) => b.score - a.score);
     const top = ranking[0]!;
-    return { intent: top.score > 0 ? top.intent : 'out_of_scope', score: top.score, ranking };
+    const intent = top.score > 0 ? top.intent : 'out_of_scope';
+    const grounded = [...q.keys()].some(
+      (k) => k.split(' ').some((term) => contentTerms.has(term)) && (postings.get(k) ?? []).some((p) => vecs[p.phrase]!.intent === intent),
+    );
+    return { intent, score: top.score, ranking, grounded };
   }
 
   return { classify, phraseCount: vecs.length };

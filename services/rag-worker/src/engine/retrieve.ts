@@ -49,55 +49,61 @@ export function retrieve(
   expansions: readonly Expansion[] = DEFAULT_EXPANSIONS,
 ): Retrieval {
   const { query, ownTerms } = buildQuery(index, analyzer, text, tuning, expansions);
+  const alone = search(index, query, new Map(), tuning);
 
   // A short or anaphoric turn right after an answer ("and how long does that take?") is about
   // the same topic: borrow the previous caller turn's words and favour the previous article.
+  // Shortness alone is weaker evidence: "what are your opening hours" after a password answer
+  // is a new question, so a short turn with no anaphora or continuation stays on its own when
+  // by itself it clearly finds another article.
   const prev = history[history.length - 1];
   const lowered = text.normalize('NFC').toLowerCase().trim();
-  const followUp =
-    prev !== undefined &&
-    prev.sourceIds.length > 0 &&
-    ownTerms.length <= 4 &&
-    (ownTerms.length <= 2 || ANAPHORA.test(lowered) || CONTINUATION.test(lowered));
-  const boost = new Map<string, number>();
   const prevId = prev?.sourceIds[0];
   const prevArticle = prevId === undefined ? undefined : index.articles.get(prevId);
-  if (followUp && prev && prevId !== undefined && prevArticle) {
-    // The topic carried over is what the previous answer was about: the words of its article's
-    // title and tags that the caller used (or, if none, the title's). Other words of the previous
-    // turn ("I sent back a pair of shoes") would drag the search back to the same article.
-    const topic = new Set(
-      [prevArticle.title, ...prevArticle.tags].flatMap((s) => analyzer.tokens(s)).filter((t) => !t.stop).map((t) => t.term),
-    );
-    const prevTerms = [...buildQuery(index, analyzer, prev.userText, tuning, expansions).query.keys()].filter((t) => topic.has(t));
-    const carried = prevTerms.length > 0 ? prevTerms : analyzer.tokens(prevArticle.title).filter((t) => !t.stop).map((t) => t.term);
-    for (const term of carried) if (!query.has(term)) query.set(term, tuning.contextWeight);
-    boost.set(prevId, tuning.followUpBoost);
-  }
+  const linked = ANAPHORA.test(lowered) || CONTINUATION.test(lowered);
+  const standsAlone = alone.hits[0] !== undefined && alone.hits[0].id !== prevId && alone.confidence >= tuning.followUpFloor;
+  const followUp =
+    prev !== undefined &&
+    prevArticle !== undefined &&
+    ownTerms.length <= 4 &&
+    (linked || (ownTerms.length <= 2 && !standsAlone));
+  if (!followUp || !prev || prevId === undefined || !prevArticle) return { ...alone, query, followUp: false, ownTerms };
 
+  // The topic carried over is what the previous answer was about: the words of its article's
+  // title and tags that the caller used (or, if none, the title's). Other words of the previous
+  // turn ("I sent back a pair of shoes") would drag the search back to the same article.
+  const topic = new Set(
+    [prevArticle.title, ...prevArticle.tags].flatMap((s) => analyzer.tokens(s)).filter((t) => !t.stop).map((t) => t.term),
+  );
+  const prevTerms = [...buildQuery(index, analyzer, prev.userText, tuning, expansions).query.keys()].filter((t) => topic.has(t));
+  const carried = prevTerms.length > 0 ? prevTerms : analyzer.tokens(prevArticle.title).filter((t) => !t.stop).map((t) => t.term);
+  const withContext: WeightedQuery = new Map(query);
+  for (const term of carried) if (!withContext.has(term)) withContext.set(term, tuning.contextWeight);
+  const r = search(index, withContext, new Map([[prevId, tuning.followUpBoost]]), tuning);
+  // Staying on the previous answer's topic is what a follow-up is expected to do.
+  const confidence = r.hits[0]?.id === prevId ? Math.max(r.confidence, tuning.followUpFloor) : r.confidence;
+  return { ...r, confidence, query: withContext, followUp: true, ownTerms };
+}
+
+/** Searches and rates the top article: how much of the query it covers, and how clearly it wins. */
+function search(index: SearchIndex, query: WeightedQuery, boost: Map<string, number>, tuning: RetrievalTuning): Pick<Retrieval, 'hits' | 'confidence' | 'coverage'> {
   const hits = index.search(query, { boost, limit: 5 });
   const top = hits[0];
-  let coverage = 0;
-  let confidence = 0;
-  if (top) {
-    const matched = index.matchedTerms(top.id, query);
-    let said = 0;
-    let covered = 0;
-    for (const [term, w] of query) {
-      if (term.startsWith('__')) continue;
-      const weight = w * index.idf(term) * (index.lexicon.has(term) ? 1 : tuning.unknownWordWeight);
-      said += weight;
-      if (matched.has(term)) covered += weight;
-    }
-    coverage = said > 0 ? covered / said : 0;
-    // A close runner-up means the question could be about either article.
-    const second = hits[1]?.score ?? 0;
-    const margin = top.score > 0 ? (top.score - second) / top.score : 0;
-    confidence = coverage * (0.75 + 0.25 * Math.min(1, margin * 2));
-    // Staying on the previous answer's topic is what a follow-up is expected to do.
-    if (followUp && top.id === prev?.sourceIds[0]) confidence = Math.max(confidence, tuning.followUpFloor);
+  if (!top) return { hits, confidence: 0, coverage: 0 };
+  const matched = index.matchedTerms(top.id, query);
+  let said = 0;
+  let covered = 0;
+  for (const [term, w] of query) {
+    if (term.startsWith('__')) continue;
+    const weight = w * index.idf(term) * (index.lexicon.has(term) ? 1 : tuning.unknownWordWeight);
+    said += weight;
+    if (matched.has(term)) covered += weight;
   }
-  return { hits, confidence, coverage, query, followUp, ownTerms };
+  const coverage = said > 0 ? covered / said : 0;
+  // A close runner-up means the question could be about either article.
+  const second = hits[1]?.score ?? 0;
+  const margin = top.score > 0 ? (top.score - second) / top.score : 0;
+  return { hits, confidence: coverage * (0.75 + 0.25 * Math.min(1, margin * 2)), coverage };
 }
 
 function buildQuery(

@@ -27,7 +27,6 @@ import { exclusiveTestFile } from '@switchboard/testkit';
 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
-const itStrict = STRICT_MEDIA_TIMING ? it : it.skip;
 
 const SILENT = 0.01; // RMS (full scale 1.0): −40 dBFS; the test tone is ~0.21
 const LOUD = 0.05;
@@ -158,8 +157,9 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     assert.ok(r > 0.85, `envelope correlation ${r}`);
   });
 
-  // Real-time playout timing in Chromium: only with STRICT_MEDIA_TIMING=1 (hold the measurement lock).
-  void itStrict('agent PCM pushed in Node is heard in the browser (one-way latency)', async () => {
+  // The playout itself is always checked; its real-time bounds only with STRICT_MEDIA_TIMING=1
+  // (hold the measurement lock): on shared cores Chromium's adaptive jitter buffer alone varies.
+  it('agent PCM pushed in Node is heard in the browser (one-way latency)', async () => {
     const bursts = 6;
     const t0 = epochNow();
     for (let i = 0; i < bursts; i++) {
@@ -180,7 +180,8 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
       assert.deepEqual([d.durationMs, d.interrupted], [300, false]);
     }
     console.log(`# media: Node→browser one-way (first frame sent → level in page) p50 ${pct(lat, 0.5).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms, n=${lat.length}`);
-    assert.ok(pct(lat, 0.5) < 250, `p50 ${pct(lat, 0.5)}`);
+    if (STRICT_MEDIA_TIMING) assert.ok(pct(lat, 0.5) < 250, `p50 ${pct(lat, 0.5)}`);
+    else assert.ok(Math.max(...lat) < 1000, `heard ${Math.max(...lat).toFixed(0)} ms after it was sent`);
   });
 
   /** The caller page's mean jitter-buffer delay (ms) between two recvStats() snapshots. */
@@ -190,8 +191,9 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
   const jbWindowMs = (a: Rs, b: Rs): number =>
     ((b.jitterBufferDelay - a.jitterBufferDelay) / Math.max(1, b.jitterBufferEmittedCount - a.jitterBufferEmittedCount)) * 1000;
 
-  // Real-time playout timing in Chromium: only with STRICT_MEDIA_TIMING=1 (hold the measurement lock).
-  void itStrict('flush silences the browser within 150 ms and drops later frames of the flushed turn', async () => {
+  // The flush is always checked (silence in the page, later frames dropped, next turn heard);
+  // the 150 ms bound only with STRICT_MEDIA_TIMING=1 (hold the measurement lock).
+  it('flush silences the browser within 150 ms and drops later frames of the flushed turn', async () => {
     const runs: number[] = [];
     const beyondJitterBuffer: number[] = [];
     for (let k = 0; k < 3; k++) {
@@ -215,6 +217,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
       // First moment after which the page stays silent.
       let lastLoud = flushAt;
       for (const [t, x] of lv) if (t >= flushAt && x >= SILENT) lastLoud = t;
+      assert.ok(lv.some(([t, x]) => t > lastLoud && x < SILENT), `silent in the page after the flush (last loud ${(lastLoud - flushAt).toFixed(0)} ms after it)`);
       runs.push(lastLoud - flushAt);
       beyondJitterBuffer.push(lastLoud - flushAt - jbMs);
       await sleep(300);
@@ -227,8 +230,10 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     // held on the median of three runs.
     // (Stopping the stream instead of sending silence adds ~140 ms of concealment here; not
     // flushing keeps the tone for 2 s: both fail this.)
-    assert.ok(Math.max(...beyondJitterBuffer) < 100, `flush to silence beyond the jitter buffer ${f(beyondJitterBuffer)}`);
-    assert.ok(pct(runs, 0.5) < 150, `flush to silence ${f(runs)}`);
+    if (STRICT_MEDIA_TIMING) {
+      assert.ok(Math.max(...beyondJitterBuffer) < 100, `flush to silence beyond the jitter buffer ${f(beyondJitterBuffer)}`);
+      assert.ok(pct(runs, 0.5) < 150, `flush to silence ${f(runs)}`);
+    } else assert.ok(Math.max(...runs) < 450, `flush to silence ${f(runs)} (unflushed, the tone would play 2 s more)`);
 
     // After a flush the next utterance plays normally (encoder reset, no stale state).
     call.pushAgentPcm({ pcm16k: tonePcm16k(300), turnId: 'after', speakId: 'after', last: true });
@@ -237,7 +242,7 @@ describe('call media with real Chromium', { timeout: 40 * 60_000 }, () => {
     const s = started.find((e) => e.speakId === 'after')!;
     const lv = await levels(callerPage, 'agent', offsetMs, s.at - 100);
     const heard = lv.find(([t, x]) => t >= s.at && x > LOUD);
-    assert.ok(heard && heard[0] - s.at < 250, 'speech after a flush is heard promptly');
+    assert.ok(heard && heard[0] - s.at < (STRICT_MEDIA_TIMING ? 250 : 1000), 'speech after a flush is heard promptly');
   });
 
   it('mic CLOSED stops caller frames; OPEN resumes them on the same timeline', async () => {

@@ -8,8 +8,9 @@
 // The history, kill log and per-kill recoveries are written to /tmp/reliability-pipeline-<seed>.json.
 // Run: node --import tsx bench/reliability/pipeline.ts [--seed 1] [--kills 100] [--pauses 0]
 //        [--sessions 16] [--steps 12] [--audio-sessions 2] [--gap-ms 1500,3500] [--pause-ms 1000,6000]
+//        [--logs <dir>] (every replica's output, killed ones too)
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { startNatsServer } from '@switchboard/testkit';
 import { PipelineFaults, PipelineScenario, RECOVERY_DEFINITION, createRng, killRecoveries, lagFigures, recoveryFigures, summarizeViolations } from '../../tools/reliability/src/index';
 import { fmt } from '../stats';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     'gap-ms': { type: 'string', default: '1500,3500' },
     'pause-ms': { type: 'string', default: '1000,6000' },
     'budget-s': { type: 'string', default: '1500' },
+    /** keep every replica's output (killed ones too) in this folder */
+    logs: { type: 'string' },
   },
 });
 const SEED = Number(values.seed);
@@ -35,6 +38,7 @@ const range = (s: string): [number, number] => s.split(',').map(Number) as [numb
 const [GAP_MIN, GAP_MAX] = range(values['gap-ms']!);
 const [PAUSE_MIN, PAUSE_MAX] = range(values['pause-ms']!);
 
+if (values.logs) mkdirSync(values.logs, { recursive: true });
 const server = await startNatsServer();
 const sc = new PipelineScenario({
   servers: server.url,
@@ -43,6 +47,7 @@ const sc = new PipelineScenario({
   startSpacingMs: 50,
   audioSessions: Number(values['audio-sessions']),
   audioSteps: Number(values['audio-steps']),
+  ...(values.logs ? { logDir: values.logs } : {}),
   script: { sessions: Number(values.sessions), steps: [Math.ceil(Number(values.steps) * 0.8), Number(values.steps)], pauseMs: [800, 3000], bargeInRate: 0.2, supersedeRate: 0.1, hangUpRate: 0.2 },
 });
 const t0 = Date.now();

@@ -165,6 +165,16 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     await Promise.race([w.flushed(), new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 
+  /** Until no session of the partition is mid-utterance or has audio queued (bounded). */
+  async function untilQuiet(s: Served, budgetMs: number): Promise<void> {
+    const t0 = Date.now();
+    const busy = () => [...s.sessions.values()].filter((w) => w.busy).map((w) => w.sessionId);
+    while (busy().length > 0 && Date.now() - t0 < budgetMs) await new Promise((r) => setTimeout(r, SWEEP_MS));
+    const still = busy();
+    if (still.length > 0) log.warn({ partition: s.partition, sessions: still, waitedMs: Date.now() - t0 }, 'stt-adapter: partition handed over mid-utterance (hand-over budget spent); the next owner hears it again');
+    else if (Date.now() - t0 >= SWEEP_MS) log.info({ partition: s.partition, waitedMs: Date.now() - t0 }, 'stt-adapter: utterances finished before the partition was handed over');
+  }
+
   const leases = new PartitionLeases({
     kv: await bus.kv(BUCKETS.leases),
     group: LEASE_GROUP,
@@ -194,6 +204,8 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     onRelease: async (partition, reason) => {
       const s = served.get(partition);
       if (!s) return;
+      // Handing over (the lease is still ours and renewed): finish what was heard first.
+      if (reason === 'rebalance') await untilQuiet(s, c.STT_HANDOVER_MAX_MS);
       served.delete(partition);
       partitionsOwned.set(served.size);
       await s.sub?.stop();

@@ -37,7 +37,9 @@ export async function readResumePoint(bus: Bus, sessionId: string): Promise<Resu
   const indexOf = (data: Uint8Array | undefined) => (data ? utteranceOfEventId(sessionId, decodeEvent(data).eventId) : undefined);
   const endedUtterance = indexOf(ended);
   const finalUtterance = indexOf(final);
-  const point = { lastStart: { utterance, audioMs: s.speechStarted.audioMs }, lastStartEnded: endedUtterance !== undefined && endedUtterance >= utterance };
+  const lastStartEnded = endedUtterance !== undefined && endedUtterance >= utterance;
+  const endedAt = ended && endedUtterance === utterance ? decodeEvent(ended).speechEnded?.audioMs : undefined;
+  const point: ResumePoint = { lastStart: { utterance, audioMs: s.speechStarted.audioMs }, lastStartEnded, ...(endedAt !== undefined ? { lastEndAudioMs: endedAt } : {}) };
   return finalUtterance !== undefined && finalUtterance >= utterance ? { point } : { point, unfinishedSince: s.timestamp };
 }
 

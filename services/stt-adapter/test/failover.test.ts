@@ -29,8 +29,8 @@ after(async () => {
   await server?.stop();
 });
 
-function startReplica(id: string, env: Record<string, string> = {}): ChildHandle {
-  const child = spawnAdapter(server!.url, id, env);
+function startReplica(id: string, env: Record<string, string> = {}, url = server!.url): ChildHandle {
+  const child = spawnAdapter(url, id, env);
   procs.push(child);
   return child;
 }
@@ -42,11 +42,15 @@ async function twoReplicas(prefix: string, env: Record<string, string> = {}): Pr
     bus = await producerBus(server.url, 1000);
     rec = await EventRecorder.start(bus);
   }
+  return splitReplicas(server.url, prefix, env);
+}
+
+async function splitReplicas(url: string, prefix: string, env: Record<string, string>): Promise<{ a: ChildHandle; b: ChildHandle; sessionId: string }> {
   for (const p of procs.splice(0)) await p.kill('SIGKILL').catch(() => undefined);
-  const a = startReplica(`${prefix}-a`, env);
+  const a = startReplica(`${prefix}-a`, env, url);
   const portA = await portOf(a);
   await eventually(async () => (await owned(portA)).length === PARTITIONS, 'replica A owns every partition', 20_000);
-  const b = startReplica(`${prefix}-b`, env);
+  const b = startReplica(`${prefix}-b`, env, url);
   const portB = await portOf(b);
   // B joins: A hands back its extras, B takes them.
   await eventually(async () => (await owned(portA)).length === PARTITIONS / 2 && (await owned(portB)).length === PARTITIONS / 2, 'partitions split 8/8', 20_000);
@@ -221,4 +225,62 @@ test('a partition handed over mid-utterance (a replica joins): the replica that 
     await streaming.catch(() => undefined);
     await kv.delete('stt-adapter.m.stt-ho-joiner').catch(() => undefined);
   }
+});
+
+// A replica behind real time announces an utterance late: its SPEECH_STARTED is published seconds
+// after the audio onset. Killed before its final, the replica taking over must hear the utterance
+// from its onset on the audio clock (the event's audioMs), not from the late publish time (which
+// cut the first second or more of the utterance off).
+test('an utterance announced late (its replica was behind) and killed before its final is heard again from its audio onset', async (t) => {
+  // Its own server with 3 s leases: A is frozen for 2 s (the frames wait for it) and must keep its partitions.
+  const own = await startNatsServer();
+  const bus = await producerBus(own.url, 3000);
+  const rec = await EventRecorder.start(bus);
+  t.after(async () => {
+    for (const p of procs.splice(0)) await p.kill('SIGKILL').catch(() => undefined);
+    await rec.stop();
+    await bus.drain();
+    await own.stop();
+  });
+  const { a, b, sessionId } = await splitReplicas(own.url, 'stt-lag', { LEASE_TTL_MS: '3000' });
+  const text = 'i would like to know where my order is and when it will arrive';
+  const speech = await synthesizeFixture(text, 'flite:slt');
+  const onset = 500 + speechBoundsByEnergy(speech.samples, 16000)!.startMs;
+  const pauseFrom = Math.floor(onset / 20) * 20 - 100;
+  const pauseMs = 2000;
+  let stoppedAt = 0;
+  let resumedAt = 0;
+  const watch = await (await bus.js.consumers.get(STREAMS.events, { deliver_policy: DeliverPolicy.New, filter_subjects: `voice.evt.*.${sessionId}.>` })).consume({
+    callback: (m) => {
+      if (stoppedAt === 0 && resumedAt > 0 && decodeEvent(m.data).eventType === 'SPEECH_STARTED') {
+        process.kill(a.pid, 'SIGSTOP');
+        stoppedAt = Date.now();
+        void a.kill('SIGKILL');
+      }
+    },
+  });
+  await streamAudio(bus, sessionId, concatAudio(silence(500), speech, silence(4000)), {
+    speed: 1,
+    onSent: (f) => {
+      if (f.audioMs === pauseFrom) {
+        process.kill(a.pid, 'SIGSTOP'); // behind real time: the frames wait for it
+        setTimeout(() => {
+          resumedAt = Date.now();
+          process.kill(a.pid, 'SIGCONT');
+        }, pauseMs);
+      }
+    },
+  });
+  await watch.close();
+  assert.ok(stoppedAt > 0, 'replica A was killed after announcing the utterance, before its final');
+  const started = rec.of(sessionId, EventType.SPEECH_STARTED)[0]!;
+  const finals = await eventually(() => {
+    const f = rec.of(sessionId, EventType.STT_FINAL);
+    return f.length > 0 ? f : undefined;
+  }, 'the utterance is transcribed', 30_000);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const all = rec.of(sessionId, EventType.STT_FINAL);
+  t.diagnostic(`SPEECH_STARTED published ${Number(started.event.timestamp) - (resumedAt - pauseMs)} ms after A stopped at the onset (audioMs ${started.event.speechStarted!.audioMs}); final "${finals[0]!.event.sttFinal!.text}"; B: ${b.lines.filter((l) => l.includes('heard again')).map((l) => (JSON.parse(l) as { frames: number }).frames).join(',')} frames heard again`);
+  assert.equal(all.length, 1, 'one final');
+  assert.ok(wordErrorRate(text, all[0]!.event.sttFinal!.text).wer <= 0.25, `transcribed from its onset: "${all[0]!.event.sttFinal!.text}"`);
 });

@@ -23,7 +23,7 @@ import { MicMemory } from '../core/mic-memory';
 import type { Mic, RecognizerEvent } from '../core/session-recognizer';
 import { micOf } from '../core/to-events';
 import type { RecognizerHost } from '../host/host';
-import { readLastMic, readResumePoint, readSessionAudio } from './resume';
+import { REWIND_LAG_MS, readLastMic, readResumePoint, readSessionAudio } from './resume';
 import { SessionWorker, type SessionHooks, type SessionInit } from './session-worker';
 
 export const LEASE_GROUP = 'stt-adapter';
@@ -93,8 +93,14 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     if (unfinishedSince === undefined) return { mic, resume: point, firstUtterance: 0 };
     // Its last utterance has no final (the previous owner died while it was spoken or decoded):
     // hear it again from before its onset (detected VAD_ONSET_CONFIRM_MS late, with a preroll).
-    const from = unfinishedSince - c.STT_PREROLL_MS - c.VAD_ONSET_CONFIRM_MS - REWIND_MARGIN_MS;
-    const rewind = await readSessionAudio(bus, sessionId, from, firstSeq, Math.ceil(c.STT_MAX_UTTERANCE_MS / 20) + 100);
+    // By the audio clock: the publish time is late by whatever backlog the previous owner had.
+    const before = c.STT_PREROLL_MS + c.VAD_ONSET_CONFIRM_MS + REWIND_MARGIN_MS;
+    const rewind = await readSessionAudio(bus, sessionId, {
+      fromMs: unfinishedSince - before - REWIND_LAG_MS,
+      fromAudioMs: (point.lastStart?.audioMs ?? 0) - before,
+      beforeSeq: firstSeq,
+      maxFrames: Math.ceil(c.STT_MAX_UTTERANCE_MS / 20) + 100,
+    });
     log.info({ sessionId, utterance: point.lastStart?.utterance, frames: rewind.length }, 'stt-adapter: utterance without a final heard again from its onset');
     return { mic, resume: point, firstUtterance: 0, rewind };
   }

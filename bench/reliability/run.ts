@@ -6,9 +6,8 @@
 // Run: node --import tsx bench/reliability/run.ts [--seed 1] [--kills 100] [--sessions 60] [--steps 60] [--replicas 3]
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { partitionOf } from '@switchboard/contracts';
 import { startNatsServer } from '@switchboard/testkit';
-import { Scenario, createRng, leaseOwners, summarizeViolations } from '../../tools/reliability/src/index';
+import { Scenario, awaitTakeover, createRng, firstCommandAfter, leaseOwners, partitionsOf, summarizeViolations } from '../../tools/reliability/src/index';
 import { summarize, fmt } from '../stats';
 
 const { values } = parseArgs({
@@ -49,22 +48,19 @@ const result = await sc.run(async (s) => {
     await sleep(rng.int(200, 800));
     const before = await leaseOwners(s.bus, 'orchestrator', s.partitions);
     const { victim, killedAt } = await s.orchestrators.killRandom(rng, { restart: true, waitReady: false });
-    const victimParts = new Set([...before].filter(([, o]) => o === victim).map(([p]) => p));
+    const victimParts = new Set(partitionsOf(before, victim));
     const mark = s.recorder.commands.length;
-    let took: number | undefined;
-    let moved: number | undefined;
-    const until = killedAt + 30_000;
-    while ((took === undefined || moved === undefined) && Date.now() < until) {
-      if (took === undefined) {
-        const owners = await leaseOwners(s.bus, 'orchestrator', s.partitions);
-        if ([...owners.values()].every((o) => o !== undefined && o !== victim)) took = Date.now() - killedAt;
-      }
-      if (moved === undefined) {
-        const c = s.recorder.commands.slice(mark).find((x) => x.time > killedAt && victimParts.has(partitionOf(x.command.sessionId, s.partitions)));
-        if (c) moved = c.time - killedAt;
-      }
-      await sleep(20);
-    }
+    const [took, moved] = await Promise.all([
+      awaitTakeover(s.bus, 'orchestrator', s.partitions, victim, killedAt),
+      (async () => {
+        while (Date.now() < killedAt + 30_000) {
+          const c = firstCommandAfter(s.recorder.commands, killedAt, victimParts, s.partitions, mark);
+          if (c) return c.time - killedAt;
+          await sleep(20);
+        }
+        return undefined;
+      })(),
+    ]);
     if (took !== undefined) {
       takeover.push(took);
       survived++;

@@ -245,7 +245,9 @@ export class PartitionLeases {
     // 3. Give back extras (highest partitions first) so a joining replica gets work.
     if (this.#owned.size > share) {
       const extras = [...this.#owned.keys()].sort((a, b) => b - a).slice(0, this.#owned.size - share);
-      for (const p of extras) await this.#release(p, 'rebalance');
+      // Side by side: a service may finish work before handing a partition on (the stt-adapter
+      // finishes utterances in progress), and one slow partition must not hold the others back.
+      await Promise.all(extras.map((p) => this.#release(p, 'rebalance')));
       this.#log.info({ released: extras, owned: this.#owned.size, members, share }, 'leases handed back for rebalance');
     }
     // 4. Take free partitions up to our share. Wait one renew period after start so we see

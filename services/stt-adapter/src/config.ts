@@ -81,6 +81,14 @@ export const SttAdapterConfigSchema = z.object({
 
   /** On taking a partition, audio this far back is replayed (the memory stream keeps ~10 s). */
   STT_REPLAY_MS: int(0, 9000).default(2000),
+  /**
+   * A partition handed to another replica (rebalance, not a loss) is kept this long at most while
+   * one of its sessions is mid-utterance or has audio queued: this replica heard it, so it finishes
+   * it. Handed over at once, the utterance was aborted and the next owner had to read its audio
+   * back — gone when the onset was more than the audio stream's ~10 s back (a decoder running
+   * behind under load): the 100-kill pipeline run lost a final that way and the call stood still.
+   */
+  STT_HANDOVER_MAX_MS: int(0, 30_000).default(4000),
   /** A re-detected utterance within this distance of the last published onset keeps its index. */
   STT_RESUME_TOLERANCE_MS: int(0, 2000).default(300),
   /** A session's state is dropped (utterance aborted) after this long without audio. */

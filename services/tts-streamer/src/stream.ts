@@ -12,6 +12,10 @@ export class FrameSplitter {
   #pending: Int16Array;
   #fill = 0;
 
+  get frameSamples(): number {
+    return this.#size;
+  }
+
   constructor(sampleRate: number) {
     this.#size = (sampleRate * FRAME_MS) / 1000;
     if (!Number.isInteger(this.#size) || this.#size <= 0) throw new RangeError(`sample rate ${sampleRate} has no whole 20 ms frame`);
@@ -155,6 +159,15 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
   const tail = splitter.flush();
   if (held && !(await send(held, tail === undefined))) return result(true);
   if (tail && !(await send(tail, true))) return result(true);
+  // Resumed, and nothing was left to send: every frame went out before (the previous replica died
+  // between its last audio frame and the end marker, or this synthesis came out a frame shorter).
+  // The end still needs its last frame, or playback never ends (found by the 100-kill run: the call
+  // waited for its playback timeout). A silent frame after the last one sent carries it.
+  const startSeq = opts.startSeq ?? 0;
+  if (startSeq > 0 && firstFrameAt === undefined) {
+    seq = Math.max(seq, startSeq);
+    if (!(await send(new Int16Array(splitter.frameSamples), true))) return result(true);
+  }
   return result(false);
 }
 

@@ -71,6 +71,21 @@ test('resume: startSeq skips the frames already sent and paces the rest from the
   assert.ok(performance.now() - t0 < 200, 'no wait for the skipped frames');
 });
 
+// Found by the 100-kill pipeline run: the replica died 1 ms after its last audio frame, before the
+// end marker; the replacement's synthesis had no frame past those sent, so no frame ever said
+// last=true and the call waited for its playback timeout.
+test('resume: when every frame was sent before, one silent frame after them carries last=true', async () => {
+  const { frames, opts } = collect(new AbortController().signal, 0);
+  const r = await streamFrames(chunksOf(ramp(320 * 10)), { ...opts, startSeq: 10 });
+  assert.deepEqual(frames.map((f) => [f.seq, f.last, f.pcm.byteLength]), [[10, true, 640]]);
+  assert.ok(frames[0]!.pcm.every((b) => b === 0), 'silence');
+  assert.equal(r.cancelled, false);
+  // a shorter synthesis than what was sent: still after the last frame sent
+  const shorter = collect(new AbortController().signal, 0);
+  await streamFrames(chunksOf(ramp(320 * 8)), { ...shorter.opts, startSeq: 10 });
+  assert.deepEqual(shorter.frames.map((f) => [f.seq, f.last]), [[10, true]]);
+});
+
 test('frozen: a frame maxLateMs past due (the process was stopped) ends the stream without sending it', async () => {
   const { frames, opts } = collect(new AbortController().signal, 0);
   let clock = 0;

@@ -6,11 +6,14 @@
 import type { Bus } from '@switchboard/bus';
 import { AudioFrame, AudioSource } from '@switchboard/contracts';
 import { concatAudio, silence, synthesizeFixture } from '@switchboard/speech';
+import type { SpokenClip } from './recovery';
 
 /** Phrases the embedded recogniser gets right with the domain LM (the load bench's). */
 export const AUDIO_PHRASES = ['how do i reset my password', 'where is my order', 'what are your opening hours', 'i want to return an item'] as const;
 
 const FRAME = 320;
+/** room tone before the speech in every clip */
+const LEAD_MS = 200;
 
 interface Line {
   seq: number;
@@ -30,6 +33,8 @@ export class AudioCallers {
   #timer: NodeJS.Timeout | undefined;
   #t0 = 0;
   #tick = 0;
+  /** every clip started, with the time its speech began (for the recovery figures) */
+  readonly clips: SpokenClip[] = [];
   framesSent = 0;
   /** ticks that fired more than a frame late (the machine was busy) */
   lateTicks = 0;
@@ -41,7 +46,7 @@ export class AudioCallers {
     const a = new AudioCallers(bus);
     for (const text of new Set(phrases)) {
       const speech = await synthesizeFixture(text, 'flite:slt');
-      a.#clips.set(text, concatAudio(silence(200), speech, silence(600)).samples);
+      a.#clips.set(text, concatAudio(silence(LEAD_MS), speech, silence(600)).samples);
     }
     return a;
   }
@@ -90,6 +95,10 @@ export class AudioCallers {
     let pcm: Int16Array;
     const clip = l.queue[0];
     if (clip) {
+      if (l.offset === 0) {
+        const now = Date.now();
+        this.clips.push({ sessionId, startedAt: now, onsetAt: now + LEAD_MS });
+      }
       pcm = new Int16Array(FRAME);
       pcm.set(clip.subarray(l.offset, l.offset + FRAME));
       l.offset += FRAME;

@@ -38,6 +38,12 @@ interface Live {
   bargedIn: Set<number>;
   /** turn id → the user text it answers (from RAG_QUERY) */
   turnText: Map<string, string>;
+  /**
+   * Answers seen before their turn's RAG_QUERY: the command streams are followed by separate
+   * consumers, so a TTS_SPEAK can reach the caller first (a 100-kill run: RAG_QUERY 1.25 s late,
+   * the caller did not know the answer was its barge-in step's and never interrupted it).
+   */
+  speaksBeforeQuery: Map<string, Command[]>;
   cancelledTurns: Set<string>;
   chain: Promise<void>;
   lastProgressAt: number;
@@ -79,6 +85,7 @@ export class SyntheticCaller {
         superseded: new Set(),
         bargedIn: new Set(),
         turnText: new Map(),
+        speaksBeforeQuery: new Map(),
         cancelledTurns: new Set(),
         chain: Promise.resolve(),
         lastProgressAt: Date.now(),
@@ -160,7 +167,14 @@ export class SyntheticCaller {
     const live = this.#live.get(c.sessionId);
     if (!live || this.#stopped) return;
     live.lastProgressAt = Date.now();
-    if (rc.target === 'gateway' && c.micSet?.state === MicState.MIC_STATE_OPEN) this.#onListening(live);
+    if (rc.target === 'gateway' && c.micSet?.state === MicState.MIC_STATE_OPEN) {
+      // An OPEN after a barge-in the caller did not make is not "ready for the next step": it is a
+      // superseding final that lost the race to the answer and cut it like a barge-in (its new
+      // turn's playback ends with the OPEN that counts). Counted, it put the caller one step ahead
+      // for the rest of the call, talking over every answer.
+      if (c.micSet.reason === 'barge_in' && !live.bargedIn.has(live.step)) return;
+      this.#onListening(live);
+    }
     else if (rc.target === 'rag' && c.ragQuery) this.#onQuery(live, c);
     else if (rc.target === 'rag' && c.ragCancel) live.cancelledTurns.add(c.ragCancel.turnId);
     else if (rc.target === 'tts' && c.ttsCancel) live.cancelledTurns.add(c.ttsCancel.turnId);
@@ -209,6 +223,11 @@ export class SyntheticCaller {
     const q = c.ragQuery!;
     const sid = live.script.sessionId;
     live.turnText.set(q.turnId, q.text);
+    const early = live.speaksBeforeQuery.get(q.turnId);
+    if (early) {
+      live.speaksBeforeQuery.delete(q.turnId);
+      for (const speak of early) this.#onSpeak(live, speak);
+    }
     const i = live.step;
     const step = live.script.steps[i];
     if (step && step.interrupt === 'supersede' && q.text === step.utterance && !live.superseded.has(i)) {
@@ -229,6 +248,10 @@ export class SyntheticCaller {
     const i = live.step;
     const step = live.script.steps[i];
     const isAnswer = s.kind === SpeakKind.SPEAK_KIND_ANSWER;
+    if (isAnswer && !live.turnText.has(s.turnId)) {
+      live.speaksBeforeQuery.set(s.turnId, [...(live.speaksBeforeQuery.get(s.turnId) ?? []), c]);
+      return;
+    }
     const bargeIn = isAnswer && step?.interrupt === 'barge_in' && live.turnText.get(s.turnId) === step.utterance && !live.bargedIn.has(i);
     if (this.#o.standIn.tts) {
       this.#enqueue(live, async () => {

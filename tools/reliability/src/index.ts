@@ -16,3 +16,4 @@ export { PlayoutStandIn, type RecordedFrame } from './playout';
 export { AudioCallers, AUDIO_PHRASES } from './audio-caller';
 export { PipelineFaults, type FaultPlan } from './pipeline-faults';
 export { ClusterProbe, applyLags, lagFigures, type ProbeNode, type ProbeChange, type ApplyLag, type LagFigures } from './cluster-probe';
+export { LEASE_GROUPS, RECOVERY_DEFINITION, awaitTakeover, firstCommandAfter, killRecoveries, partitionsOf, recoveryFigures, type KillRecord, type KillRecovery, type RecoveryFigures, type RecoveryInput, type SpokenClip } from './recovery';

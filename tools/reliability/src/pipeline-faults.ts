@@ -3,8 +3,10 @@
 // and above ack_wait and the lease TTL, then resumed. A service whose replacement is still
 // starting is not hit again until it is ready: two replicas of a service down at once would
 // measure an outage, not a hand-over.
+import { leaseOwners } from './observe';
 import type { PipelineScenario } from './pipeline';
 import type { Rng } from './prng';
+import { LEASE_GROUPS, awaitTakeover, partitionsOf, type KillRecord } from './recovery';
 import type { ReplicaSet } from './replicas';
 
 export interface FaultPlan {
@@ -19,6 +21,9 @@ export interface FaultPlan {
 export class PipelineFaults {
   readonly killsBy: Record<string, number> = {};
   readonly pausesBy: Record<string, number> = {};
+  /** every kill, with the victim's partitions and the takeover time for leased services */
+  readonly killLog: KillRecord[] = [];
+  readonly #takeovers: Promise<void>[] = [];
   readonly #starting = new Map<string, Promise<unknown>>();
 
   constructor(private readonly s: PipelineScenario) {}
@@ -43,8 +48,21 @@ export class PipelineFaults {
       const sets = this.#available(this.s.sets());
       if (sets.length === 0) continue;
       const set = rng.pick(sets);
-      const { replacement } = await withBudget(set.killRandom(rng, { restart: true, waitReady: false }), 20_000, `kill -9 of a ${set.service} replica`);
+      const group = LEASE_GROUPS[set.service];
+      const owners = group ? await leaseOwners(this.s.bus, group, this.s.partitions).catch(() => undefined) : undefined;
+      const { victim, killedAt, replacement } = await withBudget(set.killRandom(rng, { restart: true, waitReady: false }), 20_000, `kill -9 of a ${set.service} replica`);
       this.killsBy[set.service] = (this.killsBy[set.service] ?? 0) + 1;
+      const rec: KillRecord = { service: set.service, victim, killedAt, ...(replacement ? { replacement } : {}) };
+      this.killLog.push(rec);
+      if (group && owners) {
+        rec.partitions = partitionsOf(owners, victim);
+        // watched beside the next faults: a takeover can outlast the gap between two kills
+        this.#takeovers.push(
+          awaitTakeover(this.s.bus, group, this.s.partitions, victim, killedAt).then((ms) => {
+            if (ms !== undefined) rec.takeoverMs = ms;
+          }),
+        );
+      }
       if (replacement) {
         this.#starting.set(
           set.service,
@@ -54,6 +72,11 @@ export class PipelineFaults {
       k++;
       plan.onProgress?.(k, this.killsBy, `kill -9 ${set.service}`);
     }
+  }
+
+  /** Resolves once every takeover watch has its figure (or ran out of budget). */
+  async takeoversSettled(): Promise<void> {
+    await Promise.all(this.#takeovers);
   }
 
   async pauseRandomWorkers(rng: Rng, plan: FaultPlan & { pauseMs: [min: number, max: number] }): Promise<void> {

@@ -78,7 +78,7 @@ export class PipelineScenario extends Scenario {
       'stt-adapter': { STT_WORKERS: '1', STT_POOL_MAX: '2' },
     };
     for (const service of WORKER_SERVICES) {
-      const set = new ReplicaSet({ service, entry: main(service), env: () => ({ ...base, ...own[service], ...this.p.workerEnv?.[service] }), readyBudgetMs: 90_000 });
+      const set = new ReplicaSet({ service, entry: main(service), env: () => ({ ...base, ...own[service], ...this.p.workerEnv?.[service] }), readyBudgetMs: 90_000, ...(this.o.logDir ? { logDir: this.o.logDir } : {}) });
       this.workers.set(service, set);
     }
     await Promise.all(WORKER_SERVICES.map((s) => this.workers.get(s)!.start(this.p.workerReplicas?.[s] ?? 2, s.split('-')[0])));

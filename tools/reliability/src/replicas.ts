@@ -2,6 +2,8 @@
 // them: kill -9 of a random replica (then a fresh one in its place), SIGSTOP/SIGCONT (a hung
 // replica with its sockets open). A replica that exits without being killed by us is a crash,
 // kept with its last lines.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { spawnNode, type ChildHandle } from '@switchboard/testkit';
 import type { Rng } from './prng';
 
@@ -26,6 +28,8 @@ export interface ReplicaSetOptions {
   entry: string;
   env: (replicaId: string) => Record<string, string>;
   readyBudgetMs?: number;
+  /** every replica's output is written to `<logDir>/<service>-<id>.log` when it exits (killed ones too) */
+  logDir?: string;
 }
 
 export class ReplicaSet {
@@ -62,6 +66,7 @@ export class ReplicaSet {
       () => undefined,
     );
     void child.exited.then((code) => {
+      if (this.o.logDir) writeFileSync(path.join(this.o.logDir, `${this.o.service}-${id}.log`), child.lines.join('\n') + '\n');
       if (this.#killedByUs.has(id)) return;
       this.crashes.push({ id, code, lastLines: child.lines.slice(-30) });
       if (this.replicas.get(id) === r) this.replicas.delete(id);

@@ -46,6 +46,8 @@ export interface ScenarioOptions {
   startSpacingMs?: number;
   /** which workers the caller stands in for (default both; a pipeline run has real ones) */
   standIn?: SyntheticCallerOptions['standIn'];
+  /** keep every replica's output in this folder (ReplicaSetOptions.logDir) */
+  logDir?: string;
   /** says a step of an audio script (see AudioCallers) */
   speak?: SyntheticCallerOptions['speak'];
 }
@@ -90,6 +92,7 @@ export class Scenario {
           NATS_REPLICAS: String(this.o.natsReplicas ?? 1),
           ...this.o.env,
         }),
+      ...(this.o.logDir ? { logDir: this.o.logDir } : {}),
     });
     await this.orchestrators.start(this.o.replicas ?? 3, 'orch');
     this.recorder = await HistoryRecorder.start(this.bus);

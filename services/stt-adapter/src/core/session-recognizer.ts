@@ -45,6 +45,8 @@ export interface ResumePoint {
   readonly lastStart?: { readonly utterance: number; readonly audioMs: number };
   /** Whether that utterance's SPEECH_ENDED was published too. */
   readonly lastStartEnded: boolean;
+  /** Where that utterance ended (its SPEECH_ENDED audioMs), when it did. */
+  readonly lastEndAudioMs?: number;
 }
 
 export interface SessionRecognizerOptions {
@@ -329,7 +331,9 @@ export class SessionRecognizer {
         this.#resume = undefined;
         return { index: last.utterance, replayed: false };
       }
-      if (startMs < last.audioMs) return { index: -1, replayed: true };
+      // Older than that utterance, or inside it once it had ended (the replay began in its tail:
+      // transcribed again, "…my password" became a second final — found by the 100-kill run).
+      if (startMs < last.audioMs || (r.lastStartEnded && r.lastEndAudioMs !== undefined && startMs < r.lastEndAudioMs)) return { index: -1, replayed: true };
       this.#resume = undefined;
     }
     return { index: this.#nextUtterance++, replayed: false };

@@ -23,7 +23,7 @@ import { MicMemory } from '../core/mic-memory';
 import type { Mic, RecognizerEvent } from '../core/session-recognizer';
 import { micOf } from '../core/to-events';
 import type { RecognizerHost } from '../host/host';
-import { readLastMic, readResumePoint, readSessionAudio } from './resume';
+import { REWIND_LAG_MS, readLastMic, readResumePoint, readSessionAudio } from './resume';
 import { SessionWorker, type SessionHooks, type SessionInit } from './session-worker';
 
 export const LEASE_GROUP = 'stt-adapter';
@@ -93,8 +93,14 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     if (unfinishedSince === undefined) return { mic, resume: point, firstUtterance: 0 };
     // Its last utterance has no final (the previous owner died while it was spoken or decoded):
     // hear it again from before its onset (detected VAD_ONSET_CONFIRM_MS late, with a preroll).
-    const from = unfinishedSince - c.STT_PREROLL_MS - c.VAD_ONSET_CONFIRM_MS - REWIND_MARGIN_MS;
-    const rewind = await readSessionAudio(bus, sessionId, from, firstSeq, Math.ceil(c.STT_MAX_UTTERANCE_MS / 20) + 100);
+    // By the audio clock: the publish time is late by whatever backlog the previous owner had.
+    const before = c.STT_PREROLL_MS + c.VAD_ONSET_CONFIRM_MS + REWIND_MARGIN_MS;
+    const rewind = await readSessionAudio(bus, sessionId, {
+      fromMs: unfinishedSince - before - REWIND_LAG_MS,
+      fromAudioMs: (point.lastStart?.audioMs ?? 0) - before,
+      beforeSeq: firstSeq,
+      maxFrames: Math.ceil(c.STT_MAX_UTTERANCE_MS / 20) + 100,
+    });
     log.info({ sessionId, utterance: point.lastStart?.utterance, frames: rewind.length }, 'stt-adapter: utterance without a final heard again from its onset');
     return { mic, resume: point, firstUtterance: 0, rewind };
   }
@@ -165,6 +171,16 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     await Promise.race([w.flushed(), new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 
+  /** Until no session of the partition is mid-utterance or has audio queued (bounded). */
+  async function untilQuiet(s: Served, budgetMs: number): Promise<void> {
+    const t0 = Date.now();
+    const busy = () => [...s.sessions.values()].filter((w) => w.busy).map((w) => w.sessionId);
+    while (busy().length > 0 && Date.now() - t0 < budgetMs) await new Promise((r) => setTimeout(r, SWEEP_MS));
+    const still = busy();
+    if (still.length > 0) log.warn({ partition: s.partition, sessions: still, waitedMs: Date.now() - t0 }, 'stt-adapter: partition handed over mid-utterance (hand-over budget spent); the next owner hears it again');
+    else if (Date.now() - t0 >= SWEEP_MS) log.info({ partition: s.partition, waitedMs: Date.now() - t0 }, 'stt-adapter: utterances finished before the partition was handed over');
+  }
+
   const leases = new PartitionLeases({
     kv: await bus.kv(BUCKETS.leases),
     group: LEASE_GROUP,
@@ -194,6 +210,8 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
     onRelease: async (partition, reason) => {
       const s = served.get(partition);
       if (!s) return;
+      // Handing over (the lease is still ours and renewed): finish what was heard first.
+      if (reason === 'rebalance') await untilQuiet(s, c.STT_HANDOVER_MAX_MS);
       served.delete(partition);
       partitionsOwned.set(served.size);
       await s.sub?.stop();

@@ -13,6 +13,11 @@ import type { ResumePoint } from '../core/session-recognizer';
 import { micOf, utteranceOfEventId } from '../core/to-events';
 import type { Mic } from '../core/session-recognizer';
 
+/** Frames read and skipped before the rewind's onset, at most (the audio stream keeps ~10 s = 500 frames). */
+const REWIND_SLACK_FRAMES = 600;
+/** How far before SPEECH_STARTED's publish time the rewind's read starts: the previous owner's backlog, at most the audio stream's age. */
+export const REWIND_LAG_MS = 10_000;
+
 async function lastOn(bus: Bus, stream: string, subject: string): Promise<Uint8Array | undefined> {
   const m = await bus.jsm.streams.getMessage(stream, { last_by_subj: subject });
   return m?.data;
@@ -37,26 +42,31 @@ export async function readResumePoint(bus: Bus, sessionId: string): Promise<Resu
   const indexOf = (data: Uint8Array | undefined) => (data ? utteranceOfEventId(sessionId, decodeEvent(data).eventId) : undefined);
   const endedUtterance = indexOf(ended);
   const finalUtterance = indexOf(final);
-  const point = { lastStart: { utterance, audioMs: s.speechStarted.audioMs }, lastStartEnded: endedUtterance !== undefined && endedUtterance >= utterance };
+  const lastStartEnded = endedUtterance !== undefined && endedUtterance >= utterance;
+  const endedAt = ended && endedUtterance === utterance ? decodeEvent(ended).speechEnded?.audioMs : undefined;
+  const point: ResumePoint = { lastStart: { utterance, audioMs: s.speechStarted.audioMs }, lastStartEnded, ...(endedAt !== undefined ? { lastEndAudioMs: endedAt } : {}) };
   return finalUtterance !== undefined && finalUtterance >= utterance ? { point } : { point, unfinishedSince: s.timestamp };
 }
 
 /**
- * The session's caller audio from `fromMs` (stream time) up to, not including, frame `beforeSeq`
- * (the first frame this replica received live), at most `maxFrames`.
+ * The session's caller audio from audio position `fromAudioMs` (the caller's clock, as in
+ * SPEECH_STARTED) up to, not including, frame `beforeSeq` (the first frame this replica received
+ * live), at most `maxFrames`. The read starts at stream time `fromMs` and skips what comes before
+ * `fromAudioMs`: a previous owner behind real time published its SPEECH_STARTED late, so the
+ * publish time alone would start the read after the onset and cut the utterance's beginning.
  */
-export async function readSessionAudio(bus: Bus, sessionId: string, fromMs: number, beforeSeq: number, maxFrames: number): Promise<SeqFrame[]> {
+export async function readSessionAudio(bus: Bus, sessionId: string, at: { fromMs: number; fromAudioMs: number; beforeSeq: number; maxFrames: number }): Promise<SeqFrame[]> {
   const c = await bus.js.consumers.get(STREAMS.audioIn, {
     filter_subjects: subjects.audioIn(sessionId, bus.partitions),
     deliver_policy: DeliverPolicy.StartTime,
-    opt_start_time: new Date(fromMs).toISOString(),
+    opt_start_time: new Date(at.fromMs).toISOString(),
   });
   const out: SeqFrame[] = [];
-  const msgs = await c.fetch({ max_messages: maxFrames, expires: 2_000 });
+  const msgs = await c.fetch({ max_messages: at.maxFrames + REWIND_SLACK_FRAMES, expires: 2_000 });
   for await (const m of msgs) {
     const f = decodeAudioFrame(m.data);
-    if (f.seq >= beforeSeq) break;
-    if (f.sampleRate === 16000 && f.pcm.byteLength === 640) out.push({ seq: f.seq, audioMs: f.audioMs, samples: pcmSamples(f) });
+    if (f.seq >= at.beforeSeq || out.length >= at.maxFrames) break;
+    if (f.audioMs >= at.fromAudioMs && f.sampleRate === 16000 && f.pcm.byteLength === 640) out.push({ seq: f.seq, audioMs: f.audioMs, samples: pcmSamples(f) });
     if (m.info.pending === 0) break;
   }
   await msgs.close().catch(() => undefined);

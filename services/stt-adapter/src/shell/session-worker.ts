@@ -72,6 +72,13 @@ export class SessionWorker {
     return this.#hosted ? this.#hosted.pending : this.#early.length;
   }
 
+  /** An utterance is in progress (heard, not yet final) or audio is still queued for the recognizer. */
+  get busy(): boolean {
+    if (this.#closed) return false;
+    if (!this.#hosted) return this.#early.length > 0;
+    return this.#hosted.state.speaking || this.#hosted.pending > 0;
+  }
+
   /** Frames held back by the sequencer waiting for a missing one. */
   get heldBack(): number {
     return this.#seq.pending;

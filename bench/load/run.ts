@@ -98,7 +98,60 @@ for (const text of PHRASES) {
   clips.push({ audio, speechEndMs: b ? b.endMs : 400 + (speech.samples.length / 16)});
 }
 
-interface TurnResult { v2v: number; ok: boolean }
+interface TurnResult { v2v: number; ok: boolean; sessionId: string; turn: number; speechEndAt: number }
+
+/** Every message of `stream` on `filter`, oldest first (an ordered read, stops when caught up). */
+async function readAll(stream: string, filter: string): Promise<Array<{ time: number; subject: string; body: Record<string, unknown> }>> {
+  const c = await bus.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const out: Array<{ time: number; subject: string; body: Record<string, unknown> }> = [];
+  if ((await c.info(true)).num_pending === 0) return out;
+  const it = await c.consume({ max_messages: 256, expires: 1_000 });
+  for await (const m of it) {
+    let body: Record<string, unknown> = {};
+    try {
+      body = m.json<Record<string, unknown>>();
+    } catch {
+      // not JSON
+    }
+    out.push({ time: m.info.timestampNanos / 1e6, subject: m.subject, body });
+    if (m.info.pending === 0) break;
+  }
+  await it.close();
+  return out;
+}
+
+/**
+ * Where an unanswered turn went: the session's events and commands as stored (stream time) and
+ * every service log line naming it, in one file per session (bench/out/load-lost-<id>.txt).
+ */
+async function traceSession(sessionId: string, lost: TurnResult[]): Promise<string> {
+  const rows: Array<{ time: number; line: string }> = [];
+  const short = (b: Record<string, unknown>): string => {
+    const { sessionId: _s, source: _src, metadata: _m, timestamp: _t, ...rest } = b;
+    return JSON.stringify(rest).slice(0, 400);
+  };
+  for (const e of await readAll(STREAMS.events, `voice.evt.*.${sessionId}.>`)) rows.push({ time: e.time, line: `EVT ${e.subject.split('.').at(-1)} ${short(e.body)}` });
+  for (const [target, stream] of Object.entries(STREAMS.cmd)) {
+    for (const c of await readAll(stream, subjects.commandsOfSession(target as keyof typeof STREAMS.cmd, sessionId))) rows.push({ time: c.time, line: `CMD ${c.subject.split('.').at(-1)} ${short(c.body)}` });
+  }
+  for (const p of procs) {
+    for (const l of p.child.lines) {
+      if (!l.includes(sessionId)) continue;
+      try {
+        const j = JSON.parse(l) as { time?: number; msg?: string };
+        rows.push({ time: j.time ?? 0, line: `LOG ${p.name} ${l.slice(0, 500)}` });
+      } catch {
+        rows.push({ time: 0, line: `LOG ${p.name} ${l.slice(0, 500)}` });
+      }
+    }
+  }
+  rows.sort((a, b) => a.time - b.time);
+  const head = lost.map((t) => `unanswered: turn ${t.turn}, caller's speech ended at ${new Date(t.speechEndAt).toISOString()}`).join('\n');
+  const file = `${ROOT}bench/out/load-lost-${sessionId}.txt`;
+  mkdirSync(`${ROOT}bench/out`, { recursive: true });
+  writeFileSync(file, `${head}\n${rows.map((r) => `${new Date(r.time).toISOString()} ${r.line}`).join('\n')}\n`);
+  return file;
+}
 const stageSamples: Record<string, number[]> = {};
 function orchestratorUrl(): string {
   const orch = procs.find((p) => p.name === 'session-orchestrator')!;
@@ -146,9 +199,13 @@ async function runCaller(sessionId: string, turns: number, results: TurnResult[]
     const clip = clips[(t + seq) % clips.length]!;
     const before = new Set(utterances.keys());
     let speechEndWall = 0;
+    let speechEndAt = 0;
     for (let i = 0; i + 320 <= clip.audio.samples.length; i += 320) {
       await clock(clip.audio.samples.subarray(i, i + 320));
-      if (!speechEndWall && i / 16 >= clip.speechEndMs) speechEndWall = performance.now();
+      if (!speechEndWall && i / 16 >= clip.speechEndMs) {
+        speechEndWall = performance.now();
+        speechEndAt = Date.now();
+      }
     }
     // keep the mic stream going (silence) while the agent answers; the reply is a new utterance
     const fresh = () => [...utterances.entries()].find(([id]) => !before.has(id));
@@ -158,7 +215,7 @@ async function runCaller(sessionId: string, turns: number, results: TurnResult[]
       waited += 20;
     }
     const reply = fresh();
-    results.push({ v2v: reply ? reply[1].first - speechEndWall : NaN, ok: Boolean(reply) });
+    results.push({ v2v: reply ? reply[1].first - speechEndWall : NaN, ok: Boolean(reply), sessionId, turn: t, speechEndAt });
     if (reply) {
       const [speakId, u] = reply;
       // report playback like the gateway: started at the first frame, done after the last
@@ -201,6 +258,9 @@ for (const n of LEVELS) {
   const cpu: Record<string, number> = {};
   for (const p of procs) cpu[p.name] = (cpu[p.name] ?? 0) + (cpuSeconds(p.child.pid) - cpu0.get(p.child.pid)!) / wall;
   const okOnes = results.filter((r) => r.ok).map((r) => r.v2v);
+  const lostBySession = new Map<string, TurnResult[]>();
+  for (const r of results) if (!r.ok) lostBySession.set(r.sessionId, [...(lostBySession.get(r.sessionId) ?? []), r]);
+  for (const [sid, lost] of lostBySession) console.log(`           unanswered within 10 s: ${sid} turn ${lost.map((t) => t.turn).join(',')} — trace in ${await traceSession(sid, lost)}`);
   const stages = Object.entries(stageSamples).map(([k, v]) => `${k} ${fmt(summarize(v).p50, 0)}`).join(', ');
   for (const k of Object.keys(stageSamples)) delete stageSamples[k];
   const s = summarize(okOnes);

@@ -18,6 +18,7 @@ import {
 } from '@switchboard/contracts';
 import { injectTraceHeaders, type Logger, type Metrics } from '@switchboard/telemetry';
 import { BusError } from './errors';
+import { LoopGapWatch } from './loop-gaps';
 
 export const HEADERS = {
   msgId: 'Nats-Msg-Id',
@@ -73,6 +74,7 @@ export class Bus {
   readonly kvm: Kvm;
   #closed = false;
   #opts!: BusOptions;
+  #loopGaps: LoopGapWatch | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -156,6 +158,11 @@ export class Bus {
     })().catch(() => undefined);
   }
 
+  /** This process's event-loop stalls, watched from first use until drain (one watch for every consumer). */
+  get loopGaps(): LoopGapWatch {
+    return (this.#loopGaps ??= new LoopGapWatch());
+  }
+
   get closed(): boolean {
     return this.#closed || this.nc.isClosed();
   }
@@ -224,6 +231,7 @@ export class Bus {
   async drain(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#loopGaps?.stop();
     if (this.nc.isClosed()) return;
     try {
       await this.nc.drain();

@@ -7,9 +7,9 @@ import { DeliverPolicy, AckPolicy } from '@nats-io/jetstream';
 import { extractTraceContext, withSpan } from '@switchboard/telemetry';
 import type { Bus, DlqReason } from './bus';
 import { describeMsg, dlqReasonFor } from './bus';
-import { PermanentError, errorCode, inPlaceRetryDelayMs, isRetryable } from './errors';
+import { DeliveryLost, PermanentError, errorCode, inPlaceRetryDelayMs, isRetryable } from './errors';
 import { KeyedExecutor } from './keyed-executor';
-import { keepWorking } from './working';
+import { HeldDelivery } from './working';
 import { ensureConsumer, whileElecting } from './topology';
 
 export interface HandlerContext {
@@ -24,6 +24,15 @@ export interface HandlerContext {
   heldSince: number;
   /** the consumer's ack_wait: how long the server waits for an ack or a keep-alive */
   ackWaitMs: number;
+  /**
+   * Whether this delivery is surely still this replica's: false once ack_wait may have passed
+   * without a keep-alive reaching the server (this process was stalled while holding it, or the
+   * server sent it while the process was stalled and it waited unread in the socket). The server
+   * then gives it to another replica. A handler whose side effects cannot repeat checks it before
+   * each one and, when false, throws DeliveryLost: the message is left to the server (no ack,
+   * no nak — those would act on the other replica's delivery).
+   */
+  owned: () => boolean;
 }
 
 export interface ConsumeOptions<T> {
@@ -67,6 +76,8 @@ export interface ConsumerHandle {
 }
 
 const DEFAULT_BACKOFF = [100, 500, 2_000, 5_000] as const;
+/** What the socket held when a stall ended is read within this long (a loop turn or two, busy). */
+const UNREAD_AFTER_STALL_MS = 1_000;
 
 export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<ConsumerHandle> {
   const log = bus.log.child({ stream: opts.stream, consumer: opts.consumer });
@@ -141,23 +152,36 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
     }
   }
 
-  /** Runs `work` for a held message with keep-alives from now until it is done. */
-  function hold(key: string, msg: JsMsg, work: (heldSince: number) => Promise<void>): void {
+  /**
+   * Runs `work` for a held message with keep-alives from now until it is done. A message read
+   * right after this process was stalled may have been sent by the server during the stall: its
+   * ack_wait is counted from the stall's start.
+   */
+  function hold(key: string, msg: JsMsg, work: (held: HeldDelivery, heldSince: number) => Promise<void>): void {
     const heldSince = performance.now();
-    const stopWorking = keepWorking(msg, ackWaitMs / 3);
-    void executor.submit(key, () => work(heldSince).finally(stopWorking));
+    const held = new HeldDelivery(msg, { ackWaitMs, sentNoEarlierThan: bus.loopGaps.unreadSince(UNREAD_AFTER_STALL_MS) });
+    if (!held.owned()) log.warn({ seq: msg.seq, delivery: msg.info.deliveryCount, lostForMs: Math.round(held.lostForMs) }, 'message read after a stall longer than ack_wait: it may be with another replica already');
+    void executor.submit(key, () => work(held, heldSince).finally(() => held.stop()));
   }
 
-  async function run(msg: JsMsg, value: T, heldSince: number): Promise<void> {
+  /** Hands a message back (nak) only while it is surely ours: a stale nak would take it from its current holder. */
+  function nakIfOwned(held: HeldDelivery, msg: JsMsg, delayMs?: number): boolean {
+    if (!held.owned()) return false;
+    msg.nak(delayMs);
+    return true;
+  }
+
+  async function run(msg: JsMsg, value: T, held: HeldDelivery, heldSince: number): Promise<void> {
     // Queued behind its key when the consumer stopped: hand it back without running the handler,
     // so stop() takes as long as the work already started, not the whole queue.
-    if (abort.signal.aborted) return release(msg);
+    if (abort.signal.aborted) return void (opts.onStop !== 'keep' && nakIfOwned(held, msg));
     const deliveryCount = msg.info.deliveryCount;
+    const owned = (): boolean => held.owned();
     try {
       // The producer's trace context travels in the headers: the handler runs in a child span,
       // so whatever it publishes carries the same trace on (gateway → … → tts and back).
       const parent = extractTraceContext((k) => msg.headers?.get(k) || undefined);
-      await withSpan(`${opts.consumer} process`, () => opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal, heldSince, ackWaitMs }), {
+      await withSpan(`${opts.consumer} process`, () => opts.handle(value, msg, { deliveryCount, seq: msg.seq, signal: abort.signal, heldSince, ackWaitMs, owned }), {
         parent,
         attributes: { 'messaging.system': 'nats', 'messaging.destination': msg.subject, 'messaging.message.sequence': msg.seq },
       });
@@ -171,6 +195,9 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
       const code = errorCode(err);
       if (abort.signal.aborted && opts.onStop === 'keep' && isRetryable(err)) {
         // stopped mid-handler (e.g. the partition was taken over): the successor redelivers it
+      } else if (err instanceof DeliveryLost) {
+        log.warn({ seq: msg.seq, deliveryCount, err: err.message }, 'delivery lost (ack_wait passed while this replica was stalled): left to the server, neither acked nor nak\'ed');
+        handledTotal?.inc({ consumer: opts.consumer, outcome: 'lost' });
       } else if (err instanceof PermanentError) {
         await deadLetter(msg, err.dlqReason, `${code}: ${err.message}`);
       } else if (!isRetryable(err)) {
@@ -180,7 +207,8 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
       } else {
         const delay = backoff[Math.min(deliveryCount - 1, backoff.length - 1)] ?? 1_000;
         log.warn({ seq: msg.seq, deliveryCount, code, err: (err as Error).message, retryInMs: delay }, 'handler failed, will retry');
-        msg.nak(delay);
+        // not ours any more: the server redelivers it anyway (a nak would take it from its new holder)
+        nakIfOwned(held, msg, delay);
         counts.retried++;
         handledTotal?.inc({ consumer: opts.consumer, outcome: 'retried' });
       }
@@ -202,7 +230,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
       return;
     }
     const key = opts.keyOf ? opts.keyOf(value, msg) : msg.subject;
-    hold(key, msg, (heldSince) => run(msg, value, heldSince));
+    hold(key, msg, (held, heldSince) => run(msg, value, held, heldSince));
   }
 
   const done = loopDone.then(() => executor.idle()).catch((err: unknown) => {

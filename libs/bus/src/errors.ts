@@ -21,6 +21,18 @@ export class PermanentError extends BusError {
   }
 }
 
+/**
+ * Thrown by a handler that finds its delivery no longer its own (HandlerContext.owned() false):
+ * the message is neither acked nor nak'ed — the server has given it, or will give it within
+ * ack_wait, to another replica, and a nak now would hand it to yet another one.
+ */
+export class DeliveryLost extends BusError {
+  constructor(message: string) {
+    super('delivery_lost', message, true);
+    this.name = 'DeliveryLost';
+  }
+}
+
 export function isRetryable(err: unknown): boolean {
   if (err && typeof err === 'object' && 'retryable' in err) return Boolean((err as { retryable: unknown }).retryable);
   return true; // unknown failures are assumed transient; maxDeliver bounds them

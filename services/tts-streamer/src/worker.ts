@@ -5,7 +5,7 @@
 // Events carry ids derived from the command id; audio frames are core publishes.
 import { performance } from 'node:perf_hooks';
 import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
-import { consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { DeliveryLost, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
@@ -14,7 +14,7 @@ import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
 import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
-import { LoopGapWatch, streamFrames } from './stream';
+import { streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
   aheadMs: number;
@@ -114,7 +114,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   const readLast = lastFrameReader(bus);
   // A replica frozen past ack_wait before its first frame has lost the speak to another replica
   // (found by the pipeline slow-consumer run: two replicas streamed the same answer, interleaved).
-  const loopGaps = new LoopGapWatch();
+  const loopGaps = bus.loopGaps;
   const readLastStrict = strictLastFrameReader(bus);
   /** The last frame for a resume decision: a failed read is retried, then said to be unreadable. */
   const readLastForResume = async (sessionId: string, signal: AbortSignal): Promise<LastFrame | undefined | 'unreadable'> => {
@@ -179,6 +179,13 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
     // Not started yet and this replica is stopping: hand it back for another replica.
     if (h.signal.aborted || state !== 'running') throw new ShuttingDown('tts-streamer is stopping');
+    // Read after this replica was stalled past ack_wait (the server sent it meanwhile): another
+    // replica may be streaming it already (pipeline slow-consumer run: two replicas streamed one
+    // speak, the second resuming after the first one's frames while the first kept sending).
+    if (!h.owned()) {
+      utterances.inc({ outcome: 'lost_before_start' });
+      throw new DeliveryLost('speak read after a stall longer than ack_wait: left to the replica the server gives it to');
+    }
     if (spoken.has(cmd.commandId)) {
       slog.debug('speak already streamed by this replica (redelivery); not repeated');
       return;
@@ -279,9 +286,9 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         aheadMs: opts.aheadMs,
         signal: live.signal,
         startSeq,
-        // Frozen for half the ack_wait: the speak may be with another replica already.
-        maxLateMs: opts.ackWaitMs / 2,
-        stillOwned: () => loopGaps.maxGapSince(takenAt) < opts.ackWaitMs / 2,
+        // Frozen for half the ack_wait: hand it back while that is still safe (see below).
+        maxLateMs: h.ackWaitMs / 2,
+        stillOwned: () => h.owned() && loopGaps.maxGapSince(takenAt) < h.ackWaitMs / 2,
         emit: (f) => {
           bus.publishAudioOut(
             AudioFrame.fromPartial({
@@ -308,7 +315,14 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       });
       if (started) await started;
       if (result.frozen) {
-        // Hand it back at once: whichever replica takes it continues after the last frame out.
+        if (!h.owned()) {
+          // ack_wait may have passed during the freeze: the server has given it to another replica,
+          // which continues after the last frame out. A nak now would hand it to a third one while
+          // the second streams (the slow-consumer run's turn_38/turn_163), so leave it be.
+          utterances.inc({ outcome: 'lost_frozen' });
+          throw new DeliveryLost(`frozen mid-utterance past ack_wait after ${framesSent} frames`);
+        }
+        // Still ours: hand it back at once; whichever replica takes it continues after the last frame out.
         utterances.inc({ outcome: 'handed_back_frozen' });
         slog.warn({ framesSent }, 'this replica was frozen mid-utterance; speak handed back to continue elsewhere');
         msg.nak();
@@ -340,6 +354,10 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       }
       spoken.add(cmd.commandId);
     } catch (err) {
+      if (err instanceof DeliveryLost) {
+        slog.warn({ framesSent, err: err.message }, 'speak no longer this replica\'s (ack_wait passed while frozen): stopped, left to the server');
+        throw err;
+      }
       const code = errorCode(err);
       const retryable = isRetryable(err);
       // Once audio went out, a retry would replay it from the start: report the error instead.
@@ -421,7 +439,6 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       }
       // Cancels keep flowing while utterances drain.
       await cancelHandle?.stop();
-      loopGaps.stop();
       state = 'stopped';
     },
   };

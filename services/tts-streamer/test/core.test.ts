@@ -19,7 +19,7 @@ import {
 } from '@switchboard/tts-streamer';
 import { truncateCodePoints, ttsDone, ttsStarted } from '../src/events';
 import { resumeOf } from '../src/session-audio';
-import { LoopGapWatch } from '../src/stream';
+import { LoopGapWatch } from '@switchboard/bus';
 
 const ramp = (n: number, from = 0): Int16Array => Int16Array.from({ length: n }, (_, i) => ((from + i) % 30000) + 1);
 

@@ -24,6 +24,8 @@ export class PipelineFaults {
   /** every kill, with the victim's partitions and the takeover time for leased services */
   readonly killLog: KillRecord[] = [];
   readonly #takeovers: Promise<void>[] = [];
+  /** every SIGSTOP done, with its replica and wall-clock window (to line up with logs and frames) */
+  readonly pauseLog: Array<{ service: string; victim: string; pausedAt: number; resumedAt: number }> = [];
   readonly #starting = new Map<string, Promise<unknown>>();
 
   constructor(private readonly s: PipelineScenario) {}
@@ -86,7 +88,8 @@ export class PipelineFaults {
       if (sets.length === 0) continue;
       const set = rng.pick(sets);
       const ms = rng.int(...plan.pauseMs);
-      await withBudget(set.pauseRandom(rng, ms), ms + 10_000, `SIGSTOP of a ${set.service} replica`).catch(() => undefined);
+      const p = await withBudget(set.pauseRandom(rng, ms), ms + 10_000, `SIGSTOP of a ${set.service} replica`).catch(() => undefined);
+      if (p) this.pauseLog.push({ service: set.service, ...p });
       this.pausesBy[set.service] = (this.pausesBy[set.service] ?? 0) + 1;
       k++;
       plan.onProgress?.(k, this.pausesBy, `SIGSTOP ${set.service} ${ms} ms`);

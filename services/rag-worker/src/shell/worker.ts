@@ -163,8 +163,9 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
       }
       if (shutdown.signal.aborted) {
         // Hand it back at once for another replica; events already published are deduplicated
-        // when that replica publishes them again. (After nak, the bus's ack is a no-op.)
-        msg.nak();
+        // when that replica publishes them again. (After nak, the bus's ack is a no-op.) Not
+        // when ack_wait may have passed (stalled): the nak would take it from its new holder.
+        if (h.owned()) msg.nak();
         handedBack.inc();
         qlog.info({ published }, 'query handed back: this replica is stopping');
         return;

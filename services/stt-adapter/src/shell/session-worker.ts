@@ -184,6 +184,9 @@ export class SessionWorker {
 
   #emit(ev: RecognizerEvent): void {
     this.#d.hooks.event(ev);
+    // An utterance that ends without a final is a turn the caller will wait for in vain: say so
+    // per session, not only in a metric (bench/load could not tell where such a turn went).
+    if (ev.type === 'no_final') this.#d.log.info({ utterance: ev.utterance, reason: ev.reason }, 'stt: utterance ended without a final');
     const event = toBusEvent(ev, { sessionId: this.sessionId, audioSource: this.#audioSource, language: this.#d.language, now: Date.now() });
     if (!event) return;
     if (ev.type === 'final') {

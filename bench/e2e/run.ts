@@ -57,6 +57,8 @@ function pct(xs: number[], p: number): number {
 
 interface Row {
   call: number;
+  /** The caller's final transcript of the turn, as the page showed it. */
+  text?: string;
   marks: Record<string, number | undefined>;
   heard?: number;
   /** The caller's last loud mic sample (server clock). */
@@ -179,10 +181,12 @@ async function main(): Promise<void> {
       const v = await view(p);
       states += v.states.length;
       const { mic, offset } = await pageLevels(p);
+      const said = (await p.evaluate(() => window.sb.transcript.filter((e) => e.role === 'caller' && e.final).map((e) => ({ text: e.text, at: e.at })))).map((e) => ({ text: e.text, at: e.at + offset }));
       for (const t of v.turns) {
         if (t.marks['playbackStarted'] === undefined) continue;
         const realEnd = t.marks['speechEnded'] === undefined ? undefined : realSpeechEnd(mic, offset, t.marks['speechEnded']);
-        rows.push({ call: i + 1, marks: t.marks, ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
+        const text = said.find((e) => e.at >= t.marks['final']! - 50)?.text;
+        rows.push({ call: i + 1, marks: t.marks, ...(text === undefined ? {} : { text }), ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
       }
       chains.push(...(await bargeIns(p, v, trace, flushes)));
       const rs = (await p.evaluate(() => window.sb.recvStats())).find((r) => r.source === 'agent');
@@ -201,6 +205,14 @@ async function main(): Promise<void> {
       return `${f(pct(xs, 50))}/${f(pct(xs, 95))}`;
     };
     for (const c of chains) console.log(`barge-in: ${describeBargeIn(c)}`);
+    // Per turn, in the waterfall's stages (ms): where one slow turn lost its time.
+    for (const r of heardRows) {
+      const m: Record<string, number | undefined> = { ...r.marks, realEnd: r.realEnd, heard: r.heard };
+      const d = (a: string, b: string): string => f(m[b]! - m[a]!);
+      console.log(
+        `turn: call ${r.call} ${f(r.heard! - r.realEnd!)} ms = hangover ${d('realEnd', 'speechEnded')} + stt ${d('speechEnded', 'final')} + rag ${d('final', 'answer')} + tts ${d('answer', 'ttsStarted')} + playout ${d('ttsStarted', 'playbackStarted')} + heard ${d('playbackStarted', 'heard')}  "${r.text ?? '?'}"`,
+      );
+    }
     const summary: Record<string, string | number> = {
       calls: CALLS,
       'service env': values.env.join(' ') || '(defaults)',

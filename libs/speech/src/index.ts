@@ -9,7 +9,7 @@ export { highBandTiltDb } from './audio/spectrum';
 export { normalizeWords, wordErrorRate, corpusWordErrorRate } from './text/wer';
 export type { WerResult } from './text/wer';
 export type { SttProvider, SttUtterance, SttResult } from './stt/types';
-export { createPocketSphinxEngine, PocketSphinxConfigSchema } from './stt/pocketsphinx';
+export { createPocketSphinxEngine, PocketSphinxConfigSchema, FAST_SEARCH_ARGS } from './stt/pocketsphinx';
 export type { PocketSphinxConfig, PocketSphinxEngine, LmMode } from './stt/pocketsphinx';
 export { DEFAULT_MODEL_PATHS, buildDomainModelFiles } from './stt/model-files';
 export { buildTrigramArpa, dictionarySubset, tokenizeForLm } from './stt/lm-build';

@@ -2,7 +2,7 @@
 // cancellation, and text the voice cannot speak.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createFliteEngine, rmsDbfs, SpeechError, type TtsProvider } from '@switchboard/speech';
+import { createFliteEngine, rmsDbfs, speechBoundsByEnergy, SpeechError, type TtsProvider } from '@switchboard/speech';
 import { exclusiveTestFile } from '@switchboard/testkit';
 
 // timing-sensitive: never beside another such file on the same cores
@@ -58,6 +58,54 @@ test('audio is yielded per sentence, the first before the rest is synthesized', 
   for await (const _ of tts.synthesize(text, new AbortController().signal)) arrivals.push(performance.now() - t0);
   assert.equal(arrivals.length, 4);
   assert.ok(arrivals[0]! < arrivals[3]! - 50, `first chunk at ${arrivals[0]} ms, last at ${arrivals[3]} ms`);
+});
+
+test('a long first sentence is spoken from its first clause: first audio after that clause is synthesized, with a comma-length pause at the seam', async (t) => {
+  // The bench/e2e answer to "How do I reset my password?".
+  const text = 'On the sign in page, select Forgot password and enter the email address on your account. We send a reset link.';
+  const whole = createFliteEngine({ voice: 'slt', firstClauseMinChars: 0 });
+  try {
+    const firstOf = async (engine: TtsProvider): Promise<{ firstMs: number; chunks: Int16Array[] }> => {
+      const t0 = performance.now();
+      let firstMs = -1;
+      const chunks: Int16Array[] = [];
+      for await (const c of engine.synthesize(text, new AbortController().signal)) {
+        if (firstMs < 0) firstMs = performance.now() - t0;
+        chunks.push(c);
+      }
+      return { firstMs, chunks };
+    };
+    for await (const _ of whole.synthesize('Warm up.', new AbortController().signal)) void _;
+    const split: number[] = [];
+    const unsplit: number[] = [];
+    let s!: Int16Array[];
+    let u!: Int16Array[];
+    for (let i = 0; i < 3; i++) {
+      const a = await firstOf(tts);
+      const b = await firstOf(whole);
+      split.push(a.firstMs);
+      unsplit.push(b.firstMs);
+      s = a.chunks;
+      u = b.chunks;
+    }
+    assert.equal(u.length, 2, 'unsplit: one chunk per sentence');
+    assert.equal(s.length, 3, 'split: the first clause, the rest of the sentence, the next sentence');
+    const ms = (x: Int16Array): number => x.length / 16;
+    assert.ok(ms(s[0]!) < 0.45 * ms(u[0]!), `first chunk ${ms(s[0]!)} ms of audio vs ${ms(u[0]!)} ms for the whole sentence`);
+    // The seam: clause speech end → continuation speech start.
+    const a = speechBoundsByEnergy(s[0]!, 16000)!;
+    const b = speechBoundsByEnergy(s[1]!, 16000)!;
+    const pauseMs = ms(s[0]!) - a.endMs + b.startMs;
+    assert.ok(pauseMs >= 60 && pauseMs <= 160, `pause at the comma ${pauseMs} ms`);
+    const spoken = ms(s[0]!) + ms(s[1]!);
+    assert.ok(Math.abs(spoken - ms(u[0]!)) <= 400, `the sentence lasts ${spoken} ms split vs ${ms(u[0]!)} ms`);
+    split.sort((x, y) => x - y);
+    unsplit.sort((x, y) => x - y);
+    t.diagnostic(`time to first audio (ms, sorted): first clause ${split.map((x) => x.toFixed(0)).join(', ')}; whole first sentence ${unsplit.map((x) => x.toFixed(0)).join(', ')}`);
+    assert.ok(split[0]! < unsplit[0]!, 'first audio sooner');
+  } finally {
+    whole.close();
+  }
 });
 
 test('cancelling mid-synthesis stops within one 20 ms frame and yields nothing more', async () => {

@@ -16,6 +16,12 @@ export const FliteConfigSchema = z.object({
   sampleRate: z.number().int().positive().default(16000),
   /** Sentences longer than this are cut at a comma or space (first audio stays fast). */
   maxSentenceChars: z.number().int().min(20).default(250),
+  /**
+   * A first sentence at least this long is synthesized up to its first comma (or ; :) on its own:
+   * flite's time grows with the sentence (a 5.5 s sentence took 50–120 ms here, its first clause
+   * 12–27 ms), and first audio waits for it. 0 = off.
+   */
+  firstClauseMinChars: z.number().int().min(0).default(48),
   libraryDir: z.string().default(''),
 });
 export type FliteConfig = z.input<typeof FliteConfigSchema>;
@@ -128,12 +134,19 @@ export function createFliteEngine(input: FliteConfig = {}, deps: { logger?: Spee
         if (p.speakable !== '') plan.push(p.speakable);
       });
       if (notes.length > 0) log.warn({ notes, voice: config.voice }, 'speech: text the voice cannot speak was skipped');
+      const pieces = plan.map((text) => ({ text, joinsNext: false, joinsPrevious: false }));
+      const clause = pieces[0] ? splitFirstClause(pieces[0].text, config.firstClauseMinChars) : null;
+      if (clause) pieces.splice(0, 1, { text: clause[0], joinsNext: true, joinsPrevious: false }, { text: clause[1], joinsNext: false, joinsPrevious: true });
 
       async function* run(): AsyncGenerator<Int16Array> {
-        for (const sentence of plan) {
+        for (const piece of pieces) {
           if (signal.aborted || closed) return;
-          const audio = await untilAborted(synthOne(sentence), signal);
+          let audio = await untilAborted(synthOne(piece.text), signal);
           if (audio === null || signal.aborted) return;
+          // Each synthesis is padded with ~170 ms of silence at both ends; at a clause seam that
+          // would be a 340 ms hole where flite pauses a few ms: keep ~100 ms, a comma's pause.
+          if (piece.joinsNext) audio = trimTrailingSilence(audio, config.sampleRate, CLAUSE_TAIL_MS);
+          if (piece.joinsPrevious) audio = trimLeadingSilence(audio, config.sampleRate, CLAUSE_LEAD_MS);
           if (audio.length > 0) yield audio;
         }
       }
@@ -143,6 +156,37 @@ export function createFliteEngine(input: FliteConfig = {}, deps: { logger?: Spee
       closed = true;
     },
   };
+}
+
+const CLAUSE_TAIL_MS = 80;
+const CLAUSE_LEAD_MS = 20;
+/** About −40 dBFS: below it a sample counts as the padding silence. */
+const QUIET = 330;
+
+/** "On the sign in page, select …" → ["On the sign in page,", "select …"], when `text` is at
+ *  least `minChars` long and the clause leaves two words or more on each side; else null. */
+export function splitFirstClause(text: string, minChars: number): [string, string] | null {
+  if (minChars <= 0 || text.length < minChars) return null;
+  const m = /[,;:]\s+/u.exec(text);
+  if (!m) return null;
+  const head = text.slice(0, m.index + 1).trim();
+  const tail = text.slice(m.index + m[0].length).trim();
+  const words = (x: string): number => x.split(/\s+/u).filter((w) => /\p{L}/u.test(w)).length;
+  return words(head) >= 2 && words(tail) >= 2 ? [head, tail] : null;
+}
+
+function trimLeadingSilence(pcm: Int16Array, sampleRate: number, keepMs: number): Int16Array {
+  let i = 0;
+  while (i < pcm.length && Math.abs(pcm[i]!) < QUIET) i++;
+  if (i >= pcm.length) return pcm;
+  return pcm.subarray(Math.max(0, i - Math.round((keepMs * sampleRate) / 1000)));
+}
+
+function trimTrailingSilence(pcm: Int16Array, sampleRate: number, keepMs: number): Int16Array {
+  let i = pcm.length - 1;
+  while (i >= 0 && Math.abs(pcm[i]!) < QUIET) i--;
+  if (i < 0) return pcm;
+  return pcm.subarray(0, Math.min(pcm.length, i + 1 + Math.round((keepMs * sampleRate) / 1000)));
 }
 
 /** Resolves with the value, or with null as soon as the signal aborts (the work itself runs on). */

@@ -21,6 +21,9 @@ import {
 
 export type Mic = 'OPEN' | 'GATED' | 'CLOSED';
 
+const DEFAULT_DECODER_WAIT_MS = 5_000;
+const DECODER_POLL_MS = 20;
+
 export type RecognizerEvent =
   | { readonly type: 'speech_started'; readonly utterance: number; readonly audioMs: number; readonly mic: Mic }
   | { readonly type: 'speech_ended'; readonly utterance: number; readonly audioMs: number; readonly durationMs: number }
@@ -57,6 +60,8 @@ export interface SessionRecognizerOptions {
   readonly partialEveryMs: number;
   readonly maxUtteranceMs: number;
   readonly gatedGraceMs: number;
+  /** How long an ended utterance waits for a free decoder before it ends without a final (default 5 s). */
+  readonly decoderWaitMs?: number;
   readonly resumeToleranceMs: number;
   /**
    * Onset confirmation while GATED (the agent speaks: an onset is a barge-in, and every 20 ms of
@@ -376,6 +381,22 @@ export class SessionRecognizer {
     u.sincePartialMs = 0;
   }
 
+  /**
+   * At the end of an utterance that never got a decoder (more callers spoke at once than the pool
+   * holds): wait for one to come back rather than drop the utterance — the caller would wait for
+   * an answer that never comes (bench/load, 8 calls on 4 decoders: 1 of 24 turns lost). Bounded:
+   * past the budget it ends without a final, as before. Its audio is kept, so it is decoded from
+   * the onset.
+   */
+  async #attachWaiting(u: Utterance): Promise<void> {
+    this.#attach(u);
+    const budgetMs = this.#o.decoderWaitMs ?? DEFAULT_DECODER_WAIT_MS;
+    for (let waited = 0; !u.stt && this.#mic === 'OPEN' && !this.#closed && waited < budgetMs; waited += DECODER_POLL_MS) {
+      await new Promise((r) => setTimeout(r, DECODER_POLL_MS));
+      this.#attach(u);
+    }
+  }
+
   #maybePartial(u: Utterance): void {
     if (this.#o.partialEveryMs <= 0 || !u.stt) return;
     u.sincePartialMs += this.#frameMs;
@@ -423,7 +444,7 @@ export class SessionRecognizer {
     let pass = u.early;
     u.early = null;
     if (!pass) {
-      if (!u.stt) this.#attach(u);
+      if (!u.stt) await this.#attachWaiting(u);
       const stt = u.stt;
       if (!stt) {
         this.#o.sink({ type: 'no_final', utterance: u.index, reason: this.#mic === 'OPEN' ? 'no_decoder' : 'gated' });

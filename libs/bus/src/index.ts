@@ -1,7 +1,7 @@
 // @switchboard/bus — the JetStream layer every service uses.
 export { Bus, HEADERS, describeMsg, dlqReasonFor, type BusOptions, type PublishOptions, type DeadLetterInput, type DlqReason } from './bus';
 export { consume, subscribeOrdered, replicaConsumerName, type ConsumeOptions, type ConsumerHandle, type HandlerContext, type OrderedSubscription } from './consume';
-export { keepWorking, HeldDelivery, type HeldDeliveryOptions } from './working';
+export { HeldDelivery, type HeldDeliveryOptions } from './working';
 export { LoopGapWatch } from './loop-gaps';
 export { BusError, PermanentError, DeliveryLost, isRetryable, errorCode, inPlaceRetryDelayMs } from './errors';
 export { KeyedExecutor, type KeyedExecutorStats } from './keyed-executor';

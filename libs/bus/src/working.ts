@@ -15,13 +15,6 @@
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
 
-/** Sends `msg.working()` every `everyMs` until the returned function is called. */
-export function keepWorking(msg: JsMsg, everyMs: number): () => void {
-  const timer = setInterval(() => msg.working(), Math.max(100, everyMs));
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 export interface HeldDeliveryOptions {
   ackWaitMs: number;
   /** The earliest the server may have sent this delivery (performance.now() clock). */

@@ -5,59 +5,41 @@
 // transcribed from its onset: every utterance gets its final.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNatsServer, captureLogs, eventually, exclusiveTestFile, type NatsServerHandle } from '@switchboard/testkit';
-import { startService, type RunningService } from '@switchboard/runtime';
+import { eventually, exclusiveTestFile } from '@switchboard/testkit';
 import { EventType, newSessionId } from '@switchboard/contracts';
-import type { Bus } from '@switchboard/bus';
 import { concatAudio, silence, synthesizeFixture } from '@switchboard/speech';
-import { sttAdapterService } from '../src/service';
-import { EventRecorder, adapterEnv, metricValue, producerBus, streamAudio } from './harness';
+import { startAdapterUnderTest, type AdapterUnderTest, metricValue, streamAudio } from './harness';
 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
 
 const CALLERS = 3;
 
-let server: NatsServerHandle;
-let bus: Bus;
-let svc: RunningService;
-let rec: EventRecorder;
+/** the adapter under test */
+let sut: AdapterUnderTest;
 
 before(async () => {
-  server = await startNatsServer();
-  bus = await producerBus(server.url);
-  rec = await EventRecorder.start(bus);
   // One recogniser thread with a single decoder: every caller but one speaks with the pool full.
-  svc = await startService(sttAdapterService, adapterEnv(server.url, { STT_POOL_MAX: '1', STT_WORKERS: '1' }), { logDestination: captureLogs().stream });
-  await eventually(async () => metricValue(await metrics(), 'stt_partitions_owned') === 16, 'adapter owns all partitions', 15_000);
+  sut = await startAdapterUnderTest({ STT_POOL_MAX: '1', STT_WORKERS: '1' });
 });
 
-after(async () => {
-  await svc?.stop();
-  await rec?.stop();
-  await bus?.drain();
-  await server?.stop();
-});
-
-async function metrics(): Promise<string> {
-  return (await fetch(`${svc.url}/metrics`)).text();
-}
+after(() => sut?.stop());
 
 test(`${CALLERS} callers ending an utterance at once with one decoder: each gets its final, none is dropped for want of a decoder`, async () => {
   const speech = await synthesizeFixture('where is my order', 'flite:slt');
   const audio = concatAudio(silence(600), speech, silence(1500));
   const sessions = Array.from({ length: CALLERS }, () => newSessionId());
-  await Promise.all(sessions.map((id) => streamAudio(bus, id, audio)));
+  await Promise.all(sessions.map((id) => streamAudio(sut.bus, id, audio)));
   const finals = await eventually(
     () => {
-      const got = sessions.map((id) => rec.of(id, EventType.STT_FINAL).length);
+      const got = sessions.map((id) => sut.rec.of(id, EventType.STT_FINAL).length);
       return got.every((n) => n >= 1) ? got : undefined;
     },
     'a final for every caller',
     20_000,
-  ).catch(() => sessions.map((id) => rec.of(id, EventType.STT_FINAL).length));
-  const noDecoder = metricValue(await metrics(), 'stt_utterances_without_final_total', 'reason="no_decoder"');
+  ).catch(() => sessions.map((id) => sut.rec.of(id, EventType.STT_FINAL).length));
+  const noDecoder = metricValue(await sut.metrics(), 'stt_utterances_without_final_total', 'reason="no_decoder"');
   assert.deepEqual(finals, sessions.map(() => 1), `one final per caller (dropped for want of a decoder: ${noDecoder})`);
   assert.equal(noDecoder, 0);
-  for (const id of sessions) assert.match(rec.of(id, EventType.STT_FINAL)[0]!.event.sttFinal!.text, /order/, 'transcribed from the onset');
+  for (const id of sessions) assert.match(sut.rec.of(id, EventType.STT_FINAL)[0]!.event.sttFinal!.text, /order/, 'transcribed from the onset');
 });

@@ -5,7 +5,9 @@ import { Bus, provision } from '@switchboard/bus';
 import { AudioFrame, AudioSource, STREAMS, decodeEvent, makeCommand, newId, type Event, type MicState } from '@switchboard/contracts';
 import { createLogger } from '@switchboard/telemetry';
 import { frames20ms, type PcmAudio } from '@switchboard/speech';
-import { spawnNode, type ChildHandle } from '@switchboard/testkit';
+import { captureLogs, eventually, spawnNode, startNatsServer, type ChildHandle, type LogCapture, type NatsServerHandle } from '@switchboard/testkit';
+import { startService, type RunningService } from '@switchboard/runtime';
+import { sttAdapterService } from '../src/service';
 
 export const PARTITIONS = 16;
 
@@ -168,4 +170,40 @@ export function metricValue(text: string, name: string, labels = ''): number {
     sum += Number(m[3]);
   }
   return sum;
+}
+
+/** One in-process stt-adapter on its own nats-server, with a producer bus and an event recorder. */
+export interface AdapterUnderTest {
+  readonly server: NatsServerHandle;
+  readonly bus: Bus;
+  readonly svc: RunningService;
+  readonly rec: EventRecorder;
+  readonly logs: LogCapture;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts it (`env` on top of adapterEnv) and waits until the replica owns every partition. */
+export async function startAdapterUnderTest(env: Record<string, string> = {}): Promise<AdapterUnderTest> {
+  const server = await startNatsServer();
+  const started: Array<() => Promise<unknown>> = [() => server.stop()];
+  // in reverse order of starting: the service, the recorder, the bus, the server
+  const stop = async (): Promise<void> => {
+    for (const s of started.splice(0).reverse()) await s();
+  };
+  try {
+    const bus = await producerBus(server.url);
+    started.push(() => bus.drain());
+    const rec = await EventRecorder.start(bus);
+    started.push(() => rec.stop());
+    const logs = captureLogs();
+    const svc = await startService(sttAdapterService, adapterEnv(server.url, env), { logDestination: logs.stream });
+    started.push(() => svc.stop());
+    const metrics = async (): Promise<string> => (await fetch(`${svc.url}/metrics`)).text();
+    await eventually(async () => metricValue(await metrics(), 'stt_partitions_owned') === PARTITIONS, 'adapter owns all partitions', 15_000);
+    return { server, bus, svc, rec, logs, metrics, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
 }

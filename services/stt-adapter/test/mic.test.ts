@@ -4,47 +4,29 @@
 // CLOSED ignores audio.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNatsServer, captureLogs, eventually, type NatsServerHandle } from '@switchboard/testkit';
-import { startService, type RunningService } from '@switchboard/runtime';
+import { eventually } from '@switchboard/testkit';
 import { EventType, MicState, newSessionId } from '@switchboard/contracts';
-import type { Bus } from '@switchboard/bus';
 import { concatAudio, silence, speechBoundsByEnergy, synthesizeFixture, wordErrorRate } from '@switchboard/speech';
-import { sttAdapterService } from '../src/service';
-import { EventRecorder, adapterEnv, metricValue, producerBus, sendMic, streamAudio } from './harness';
+import { startAdapterUnderTest, type AdapterUnderTest, metricValue, sendMic, streamAudio } from './harness';
 import { exclusiveTestFile } from '@switchboard/testkit';
 
 // timing-sensitive: never beside another such file on the same cores
 await exclusiveTestFile();
 
-let server: NatsServerHandle;
-let bus: Bus;
-let svc: RunningService;
-let rec: EventRecorder;
+/** the adapter under test */
+let sut: AdapterUnderTest;
 
 before(async () => {
-  server = await startNatsServer();
-  bus = await producerBus(server.url);
-  rec = await EventRecorder.start(bus);
-  svc = await startService(sttAdapterService, adapterEnv(server.url), { logDestination: captureLogs().stream });
-  await eventually(async () => metricValue(await metrics(), 'stt_partitions_owned') === 16, 'adapter owns all partitions', 15_000);
+  sut = await startAdapterUnderTest();
 });
 
-after(async () => {
-  await svc?.stop();
-  await rec?.stop();
-  await bus?.drain();
-  await server?.stop();
-});
-
-async function metrics(): Promise<string> {
-  return (await fetch(`${svc.url}/metrics`)).text();
-}
+after(() => sut?.stop());
 
 /** Sends MIC_SET and waits until the adapter has seen it (its fan-out consumer counts commands). */
 async function setMic(sessionId: string, state: MicState): Promise<void> {
-  const before = metricValue(await metrics(), 'stt_mic_commands_total');
-  await sendMic(bus, sessionId, state);
-  await eventually(async () => metricValue(await metrics(), 'stt_mic_commands_total') > before, 'MIC_SET consumed', 5_000);
+  const before = metricValue(await sut.metrics(), 'stt_mic_commands_total');
+  await sendMic(sut.bus, sessionId, state);
+  await eventually(async () => metricValue(await sut.metrics(), 'stt_mic_commands_total') > before, 'MIC_SET consumed', 5_000);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -60,8 +42,8 @@ test('GATED: speech onset → SPEECH_STARTED (mic GATED) dated within 100 ms of 
     const lead = 1000;
     const onset = lead + bounds.startMs;
     // Real time: the wall-clock latency is measured from when the onset's frame was sent.
-    const { sentAt } = await streamAudio(bus, sessionId, concatAudio(silence(lead), speech, silence(1500)), { speed: 1 });
-    const started = await eventually(() => rec.of(sessionId, EventType.SPEECH_STARTED)[0], 'SPEECH_STARTED');
+    const { sentAt } = await streamAudio(sut.bus, sessionId, concatAudio(silence(lead), speech, silence(1500)), { speed: 1 });
+    const started = await eventually(() => sut.rec.of(sessionId, EventType.SPEECH_STARTED)[0], 'SPEECH_STARTED');
     const s = started.event.speechStarted!;
     assert.equal(s.mic, MicState.MIC_STATE_GATED);
     assert.ok(Math.abs(s.audioMs - onset) <= 100, `"${sentence}": onset ${s.audioMs} vs true ${onset}`);
@@ -71,10 +53,10 @@ test('GATED: speech onset → SPEECH_STARTED (mic GATED) dated within 100 ms of 
     const audioLatency = Math.max(...[...sentAt].filter(([, at]) => at <= started.at).map(([ms]) => ms)) + 20 - onset;
     wall.push(latency);
     t.diagnostic(`"${sentence}": SPEECH_STARTED ${latency} ms wall-clock after the onset frame was sent (${audioLatency} ms of audio after onset); dated ${s.audioMs - onset} ms from the true onset`);
-    await eventually(() => rec.of(sessionId, EventType.SPEECH_ENDED).length === 1, 'SPEECH_ENDED', 30_000);
+    await eventually(() => sut.rec.of(sessionId, EventType.SPEECH_ENDED).length === 1, 'SPEECH_ENDED', 30_000);
     await new Promise((r) => setTimeout(r, 1500)); // past the gated grace period
-    assert.deepEqual(rec.of(sessionId, EventType.STT_FINAL), [], 'no STT_FINAL while GATED');
-    assert.deepEqual(rec.of(sessionId, EventType.STT_PARTIAL), [], 'no STT_PARTIAL while GATED');
+    assert.deepEqual(sut.rec.of(sessionId, EventType.STT_FINAL), [], 'no STT_FINAL while GATED');
+    assert.deepEqual(sut.rec.of(sessionId, EventType.STT_PARTIAL), [], 'no STT_PARTIAL while GATED');
   }
   t.diagnostic(`SPEECH_STARTED wall-clock latency after onset: ${wall.join(', ')} ms (median ${median(wall)})`);
   assert.ok(median(wall) <= 150, `median barge-in detection ${median(wall)} ms`);
@@ -90,16 +72,16 @@ test('barge-in: GATED speech, MIC_SET OPEN sent on SPEECH_STARTED → the whole 
   let opened = false;
   const watcher = setInterval(() => {
     if (opened) return;
-    const s = rec.of(sessionId, EventType.SPEECH_STARTED)[0];
+    const s = sut.rec.of(sessionId, EventType.SPEECH_STARTED)[0];
     if (s && s.event.speechStarted!.mic === MicState.MIC_STATE_GATED) {
       opened = true;
-      void sendMic(bus, sessionId, MicState.MIC_STATE_OPEN);
+      void sendMic(sut.bus, sessionId, MicState.MIC_STATE_OPEN);
     }
   }, 5);
   try {
-    await streamAudio(bus, sessionId, concatAudio(silence(800), speech, silence(1500)), { speed: 1 });
+    await streamAudio(sut.bus, sessionId, concatAudio(silence(800), speech, silence(1500)), { speed: 1 });
     const [final] = await eventually(() => {
-      const f = rec.of(sessionId, EventType.STT_FINAL);
+      const f = sut.rec.of(sessionId, EventType.STT_FINAL);
       return f.length > 0 ? f : undefined;
     }, 'STT_FINAL after MIC_SET OPEN', 30_000);
     const text = final!.event.sttFinal!.text;
@@ -107,7 +89,7 @@ test('barge-in: GATED speech, MIC_SET OPEN sent on SPEECH_STARTED → the whole 
     assert.ok(wordErrorRate(sentence, text).wer <= 0.2, `"${text}"`);
     assert.match(text, /^i want/, 'the words spoken while GATED (before OPEN arrived) are in the transcript');
     assert.equal(final!.event.sttFinal!.utterance, 0);
-    assert.equal(rec.of(sessionId, EventType.SPEECH_STARTED).length, 1, 'one utterance');
+    assert.equal(sut.rec.of(sessionId, EventType.SPEECH_STARTED).length, 1, 'one utterance');
   } finally {
     clearInterval(watcher);
   }
@@ -117,13 +99,13 @@ test('barge-in: MIC_SET OPEN arriving just after a short GATED utterance ended s
   const sessionId = newSessionId();
   await setMic(sessionId, MicState.MIC_STATE_GATED);
   const speech = await synthesizeFixture('stop', 'flite:slt');
-  const { frames } = await streamAudio(bus, sessionId, concatAudio(silence(800), speech, silence(600)), { speed: 1 });
-  await eventually(() => rec.of(sessionId, EventType.SPEECH_ENDED).length === 1, 'SPEECH_ENDED', 30_000);
+  const { frames } = await streamAudio(sut.bus, sessionId, concatAudio(silence(800), speech, silence(600)), { speed: 1 });
+  await eventually(() => sut.rec.of(sessionId, EventType.SPEECH_ENDED).length === 1, 'SPEECH_ENDED', 30_000);
   // keep audio flowing (as the gateway does) while the OPEN arrives late
-  const tail = streamAudio(bus, sessionId, silence(1500), { speed: 1, seqStart: frames });
-  await sendMic(bus, sessionId, MicState.MIC_STATE_OPEN);
+  const tail = streamAudio(sut.bus, sessionId, silence(1500), { speed: 1, seqStart: frames });
+  await sendMic(sut.bus, sessionId, MicState.MIC_STATE_OPEN);
   const [final] = await eventually(() => {
-    const f = rec.of(sessionId, EventType.STT_FINAL);
+    const f = sut.rec.of(sessionId, EventType.STT_FINAL);
     return f.length > 0 ? f : undefined;
   }, 'STT_FINAL of the gated utterance', 30_000);
   await tail;
@@ -133,23 +115,23 @@ test('barge-in: MIC_SET OPEN arriving just after a short GATED utterance ended s
 test('CLOSED: audio is ignored and the session state dropped; OPEN again → heard, numbering continues', async () => {
   const sessionId = newSessionId();
   const hello = await synthesizeFixture('hello world', 'flite:slt');
-  await streamAudio(bus, sessionId, concatAudio(silence(500), hello, silence(1000)), { speed: 2 });
-  await eventually(() => rec.of(sessionId, EventType.STT_FINAL).length === 1, 'first final', 30_000);
-  const before = rec.of(sessionId).length;
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(500), hello, silence(1000)), { speed: 2 });
+  await eventually(() => sut.rec.of(sessionId, EventType.STT_FINAL).length === 1, 'first final', 30_000);
+  const before = sut.rec.of(sessionId).length;
   await setMic(sessionId, MicState.MIC_STATE_CLOSED);
-  const sessions = async () => ((await (await fetch(`${svc.url}/sessions`)).json()) as { sessions: { sessionId: string }[] }).sessions;
+  const sessions = async () => ((await (await fetch(`${sut.svc.url}/sessions`)).json()) as { sessions: { sessionId: string }[] }).sessions;
   await eventually(async () => !(await sessions()).some((s) => s.sessionId === sessionId), 'session dropped on CLOSED', 3_000);
   const order = await synthesizeFixture('where is my order', 'flite:slt');
   // A gateway would not even send this audio while CLOSED; the adapter must ignore it anyway.
-  await streamAudio(bus, sessionId, concatAudio(silence(300), order, silence(1000)), { speed: 2, seqStart: 200 });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(300), order, silence(1000)), { speed: 2, seqStart: 200 });
   await new Promise((r) => setTimeout(r, 800));
-  assert.equal(rec.of(sessionId).length, before, `nothing new while CLOSED: ${rec.of(sessionId).map((e) => e.event.eventType).join(', ')}`);
+  assert.equal(sut.rec.of(sessionId).length, before, `nothing new while CLOSED: ${sut.rec.of(sessionId).map((e) => e.event.eventType).join(', ')}`);
   assert.ok(!(await sessions()).some((s) => s.sessionId === sessionId), 'no session state while CLOSED');
 
   await setMic(sessionId, MicState.MIC_STATE_OPEN);
-  await streamAudio(bus, sessionId, concatAudio(silence(300), order, silence(1000)), { speed: 2, seqStart: 400 });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(300), order, silence(1000)), { speed: 2, seqStart: 400 });
   const finals = await eventually(() => {
-    const f = rec.of(sessionId, EventType.STT_FINAL);
+    const f = sut.rec.of(sessionId, EventType.STT_FINAL);
     return f.length === 2 ? f : undefined;
   }, 'final after OPEN', 30_000);
   assert.equal(finals[1]!.event.sttFinal!.text, 'where is my order');

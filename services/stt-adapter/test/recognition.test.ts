@@ -5,10 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startNatsServer, captureLogs, eventually, spawnNode, type NatsServerHandle, type LogCapture } from '@switchboard/testkit';
-import { startService, type RunningService } from '@switchboard/runtime';
+import { eventually, spawnNode } from '@switchboard/testkit';
 import { AudioSource, EventType, MicState, newSessionId } from '@switchboard/contracts';
-import type { Bus } from '@switchboard/bus';
 import {
   concatAudio,
   corpusWordErrorRate,
@@ -20,8 +18,7 @@ import {
   wordErrorRate,
   type FixtureVoice,
 } from '@switchboard/speech';
-import { sttAdapterService } from '../src/service';
-import { EventRecorder, adapterEnv, metricValue, producerBus, streamAudio, toFrames, type OutFrame } from './harness';
+import { adapterEnv, startAdapterUnderTest, type AdapterUnderTest, metricValue, streamAudio, toFrames, type OutFrame } from './harness';
 import { exclusiveTestFile } from '@switchboard/testkit';
 
 // timing-sensitive: never beside another such file on the same cores
@@ -31,36 +28,19 @@ const LEAD_MS = 800;
 const TAIL_MS = 1200;
 const SPEED = 1; // real time: the replica shares 2 cores with nats-server, the producer and the synthesizers
 
-let server: NatsServerHandle;
-let bus: Bus;
-let svc: RunningService;
-let rec: EventRecorder;
-let logs: LogCapture;
+/** the adapter under test */
+let sut: AdapterUnderTest;
 
 before(async () => {
-  server = await startNatsServer();
-  bus = await producerBus(server.url);
-  rec = await EventRecorder.start(bus);
-  logs = captureLogs();
-  svc = await startService(sttAdapterService, adapterEnv(server.url), { logDestination: logs.stream });
-  await eventually(async () => metricValue(await metrics(), 'stt_partitions_owned') === 16, 'adapter owns all partitions', 15_000);
+  sut = await startAdapterUnderTest();
 });
 
-after(async () => {
-  await svc?.stop();
-  await rec?.stop();
-  await bus?.drain();
-  await server?.stop();
-});
-
-async function metrics(): Promise<string> {
-  return (await fetch(`${svc.url}/metrics`)).text();
-}
+after(() => sut?.stop());
 
 // Generous: on an oversubscribed box decoding runs behind real time and catches up later.
 async function finalsOf(sessionId: string, count: number, timeoutMs = 30_000) {
   return eventually(() => {
-    const f = rec.of(sessionId, EventType.STT_FINAL);
+    const f = sut.rec.of(sessionId, EventType.STT_FINAL);
     return f.length >= count ? f : undefined;
   }, `${count} STT_FINAL for ${sessionId}`, timeoutMs);
 }
@@ -104,18 +84,18 @@ test('sentences from several voices: finals match (WER ≤ 20 %), speech boundar
     assert.ok(bounds, `${c.voice} produced audio for "${c.sentence}"`);
     const truth = { start: LEAD_MS + bounds.startMs, end: LEAD_MS + bounds.endMs };
     const sessionId = newSessionId();
-    await streamAudio(bus, sessionId, concatAudio(silence(LEAD_MS), speech, silence(TAIL_MS)), { speed: SPEED, source: c.source });
+    await streamAudio(sut.bus, sessionId, concatAudio(silence(LEAD_MS), speech, silence(TAIL_MS)), { speed: SPEED, source: c.source });
     const final = (await finalsOf(sessionId, 1).catch(() => []))[0];
     await new Promise((r) => setTimeout(r, 100)); // anything extra would have arrived by now
     if (!final) {
-      const types = rec.of(sessionId).map((e) => e.event.eventType);
+      const types = sut.rec.of(sessionId).map((e) => e.event.eventType);
       failures.push(`${c.voice} "${c.sentence}": no STT_FINAL (events: ${types.join(', ') || 'none'})`);
       pairs.push({ reference: c.sentence, hypothesis: '' });
       return;
     }
-    const starts = rec.of(sessionId, EventType.SPEECH_STARTED);
-    const ends = rec.of(sessionId, EventType.SPEECH_ENDED);
-    const finals = rec.of(sessionId, EventType.STT_FINAL);
+    const starts = sut.rec.of(sessionId, EventType.SPEECH_STARTED);
+    const ends = sut.rec.of(sessionId, EventType.SPEECH_ENDED);
+    const finals = sut.rec.of(sessionId, EventType.STT_FINAL);
     const f = final.event;
     const hyp = f.sttFinal!.text;
     pairs.push({ reference: c.sentence, hypothesis: hyp });
@@ -147,7 +127,7 @@ test('sentences from several voices: finals match (WER ≤ 20 %), speech boundar
   t.diagnostic(`WER ${(wer.wer * 100).toFixed(1)}% over ${wer.referenceWords} words, ${cases.length} utterances (${voices.join(', ')})`);
   assert.deepEqual(failures, []);
   assert.ok(wer.wer <= 0.2, `overall WER ${(wer.wer * 100).toFixed(1)}%`);
-  const m = await metrics();
+  const m = await sut.metrics();
   assert.ok(metricValue(m, 'stt_frames_in_total', 'outcome="accepted"') > 1000, 'frames counted');
   assert.ok(metricValue(m, 'stt_decode_ms_count') >= cases.length, 'decode latency observed');
 });
@@ -155,9 +135,9 @@ test('sentences from several voices: finals match (WER ≤ 20 %), speech boundar
 test('partials arrive while speaking, only when the text changes, before the final', async () => {
   const sessionId = newSessionId();
   const speech = await synthesizeFixture('I want to change my shipping address please', 'flite:slt');
-  await streamAudio(bus, sessionId, concatAudio(silence(500), speech, silence(TAIL_MS)), { speed: SPEED });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(500), speech, silence(TAIL_MS)), { speed: SPEED });
   const [final] = await finalsOf(sessionId, 1);
-  const partials = rec.of(sessionId, EventType.STT_PARTIAL);
+  const partials = sut.rec.of(sessionId, EventType.STT_PARTIAL);
   assert.ok(partials.length >= 1, 'at least one partial');
   const texts = partials.map((p) => p.event.sttPartial!.text);
   for (let i = 1; i < texts.length; i++) assert.notEqual(texts[i], texts[i - 1], 'a partial repeats the previous text');
@@ -176,24 +156,24 @@ test('noise and silence produce no transcript', async () => {
       const sessionId = newSessionId();
       sessions.push(sessionId);
       const noise = await noiseFixture(3000, { color: 'pink', gainDb });
-      await streamAudio(bus, sessionId, concatAudio(silence(500), noise, silence(TAIL_MS)), { speed: SPEED });
+      await streamAudio(sut.bus, sessionId, concatAudio(silence(500), noise, silence(TAIL_MS)), { speed: SPEED });
     }),
   );
   const quiet = newSessionId();
-  await streamAudio(bus, quiet, silence(2000), { speed: 4 });
+  await streamAudio(sut.bus, quiet, silence(2000), { speed: 4 });
   await new Promise((r) => setTimeout(r, 1000));
   for (const s of [...sessions, quiet]) {
-    assert.deepEqual(rec.of(s, EventType.STT_FINAL), [], 'no STT_FINAL on noise');
-    assert.deepEqual(rec.of(s, EventType.STT_PARTIAL), [], 'no STT_PARTIAL on noise');
+    assert.deepEqual(sut.rec.of(s, EventType.STT_FINAL), [], 'no STT_FINAL on noise');
+    assert.deepEqual(sut.rec.of(s, EventType.STT_PARTIAL), [], 'no STT_PARTIAL on noise');
   }
-  assert.deepEqual(rec.of(quiet), [], 'silence gives no events at all');
+  assert.deepEqual(sut.rec.of(quiet), [], 'silence gives no events at all');
 });
 
 test('lost, duplicated and reordered frames: the timeline is repaired and the sentence still recognised', async () => {
   const sentence = 'how do I reset my password';
   const speech = await synthesizeFixture(sentence, 'flite:slt');
   const bounds = speechBoundsByEnergy(speech.samples, 16000)!;
-  const before = await metrics();
+  const before = await sut.metrics();
   const sessionId = newSessionId();
   const mangle = (frames: OutFrame[]): OutFrame[] => {
     const out: OutFrame[] = [];
@@ -207,14 +187,14 @@ test('lost, duplicated and reordered frames: the timeline is repaired and the se
     for (let i = 10; i + 1 < out.length; i += 15) [out[i], out[i + 1]] = [out[i + 1]!, out[i]!];
     return out;
   };
-  await streamAudio(bus, sessionId, concatAudio(silence(LEAD_MS), speech, silence(TAIL_MS)), { speed: SPEED, mangle });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(LEAD_MS), speech, silence(TAIL_MS)), { speed: SPEED, mangle });
   const [final] = await finalsOf(sessionId, 1);
   const wer = wordErrorRate(sentence, final!.event.sttFinal!.text).wer;
   assert.ok(wer <= 0.2, `"${final!.event.sttFinal!.text}" WER ${wer}`);
-  const start = rec.of(sessionId, EventType.SPEECH_STARTED)[0]!.event.speechStarted!.audioMs;
+  const start = sut.rec.of(sessionId, EventType.SPEECH_STARTED)[0]!.event.speechStarted!.audioMs;
   assert.ok(Math.abs(start - (LEAD_MS + bounds.startMs)) <= 100, `onset kept on the audio clock: ${start}`);
-  assert.equal(rec.of(sessionId, EventType.STT_FINAL).length, 1);
-  const after = await metrics();
+  assert.equal(sut.rec.of(sessionId, EventType.STT_FINAL).length, 1);
+  const after = await sut.metrics();
   const delta = (name: string, labels: string) => metricValue(after, name, labels) - metricValue(before, name, labels);
   assert.ok(delta('stt_frames_in_total', 'outcome="duplicate"') + delta('stt_frames_in_total', 'outcome="stale"') > 10, 'duplicates dropped');
   assert.ok(delta('stt_frames_in_total', 'outcome="filled"') >= 5, 'lost frames filled with silence');
@@ -226,13 +206,13 @@ test('a long hole in the sequence ends the utterance (final of what was said), t
   const sessionId = newSessionId();
   const firstFrames = toFrames(concatAudio(silence(500), a)).length; // no trailing silence: the hole comes right after
   // frames of the second part continue 5 s later on the sender's clock (e.g. mic closed, then reopened)
-  await streamAudio(bus, sessionId, concatAudio(silence(500), a), { speed: SPEED });
-  await streamAudio(bus, sessionId, concatAudio(silence(600), b, silence(TAIL_MS)), { speed: SPEED, seqStart: firstFrames + 250 });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(500), a), { speed: SPEED });
+  await streamAudio(sut.bus, sessionId, concatAudio(silence(600), b, silence(TAIL_MS)), { speed: SPEED, seqStart: firstFrames + 250 });
   const finals = await finalsOf(sessionId, 2);
   assert.ok(wordErrorRate('where is my order', finals[0]!.event.sttFinal!.text).wer <= 0.25, finals[0]!.event.sttFinal!.text);
   assert.ok(wordErrorRate('what are your opening hours', finals[1]!.event.sttFinal!.text).wer <= 0.2, finals[1]!.event.sttFinal!.text);
   assert.deepEqual(finals.map((f) => f.event.sttFinal!.utterance), [0, 1]);
-  const second = rec.of(sessionId, EventType.SPEECH_STARTED)[1]!.event.speechStarted!.audioMs;
+  const second = sut.rec.of(sessionId, EventType.SPEECH_STARTED)[1]!.event.speechStarted!.audioMs;
   assert.ok(second >= (firstFrames + 250) * 20 + 500, `second onset on the sender's clock: ${second}`);
 });
 
@@ -240,31 +220,31 @@ test('a session that stops mid-utterance is dropped after the idle time and its 
   const speech = await synthesizeFixture('I would like to speak to someone about my bill', 'flite:slt');
   const sessionId = newSessionId();
   const cut = concatAudio(silence(400), { sampleRate: 16000, samples: speech.samples.subarray(0, Math.floor(speech.samples.length / 2)) });
-  await streamAudio(bus, sessionId, cut, { speed: SPEED });
-  await eventually(() => rec.of(sessionId, EventType.SPEECH_STARTED).length === 1, 'speech started');
-  const sessionsNow = async () => ((await (await fetch(`${svc.url}/sessions`)).json()) as { sessions: { sessionId: string }[] }).sessions;
+  await streamAudio(sut.bus, sessionId, cut, { speed: SPEED });
+  await eventually(() => sut.rec.of(sessionId, EventType.SPEECH_STARTED).length === 1, 'speech started');
+  const sessionsNow = async () => ((await (await fetch(`${sut.svc.url}/sessions`)).json()) as { sessions: { sessionId: string }[] }).sessions;
   assert.ok((await sessionsNow()).some((s) => s.sessionId === sessionId), 'session active while audio flows');
   await eventually(async () => !(await sessionsNow()).some((s) => s.sessionId === sessionId), 'session dropped after idle', 5_000);
-  await eventually(async () => metricValue(await metrics(), 'stt_decoders_in_use') === 0, 'decoders back in the pool', 3_000);
-  assert.equal(rec.of(sessionId, EventType.STT_FINAL).length, 0, 'an abandoned utterance gives no final');
-  assert.ok(metricValue(await metrics(), 'stt_utterances_without_final_total', 'reason="aborted"') >= 1);
+  await eventually(async () => metricValue(await sut.metrics(), 'stt_decoders_in_use') === 0, 'decoders back in the pool', 3_000);
+  assert.equal(sut.rec.of(sessionId, EventType.STT_FINAL).length, 0, 'an abandoned utterance gives no final');
+  assert.ok(metricValue(await sut.metrics(), 'stt_utterances_without_final_total', 'reason="aborted"') >= 1);
 });
 
 test('the replica kept its partition leases throughout (no lost lease under this load)', () => {
-  const lost = logs.lines.filter((l) => l['msg'] === 'lease lost');
+  const lost = sut.logs.lines.filter((l) => l['msg'] === 'lease lost');
   assert.deepEqual(lost.map((l) => l['partition']), []);
 });
 
 test('logs at info never contain transcripts', () => {
   const words = ['password', 'subscription', 'opening', 'shipping'];
-  const leaked = logs.lines.filter((l) => words.some((w) => JSON.stringify(l).toLowerCase().includes(w)));
+  const leaked = sut.logs.lines.filter((l) => words.some((w) => JSON.stringify(l).toLowerCase().includes(w)));
   assert.deepEqual(leaked, []);
-  assert.ok(logs.lines.some((l) => l['msg'] === 'stt final'), 'finals are logged (without text)');
+  assert.ok(sut.logs.lines.some((l) => l['msg'] === 'stt final'), 'finals are logged (without text)');
 });
 
 test('a missing model stops start-up with a clear error naming the setting', async () => {
   const child = spawnNode(fileURLToPath(new URL('../src/main.ts', import.meta.url)), {
-    env: adapterEnv(server.url, { STT_MODEL_DIR: '/nonexistent/en-us', HTTP_PORT: '0' }),
+    env: adapterEnv(sut.server.url, { STT_MODEL_DIR: '/nonexistent/en-us', HTTP_PORT: '0' }),
   });
   const code = await child.exited;
   const out = child.lines.join('\n');

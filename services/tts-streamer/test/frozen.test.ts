@@ -6,85 +6,51 @@
 // only go to the replica that is running (the frozen one's pull requests have expired).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Bus } from '@switchboard/bus';
 import { STREAMS, newSessionId } from '@switchboard/contracts';
-import { eventually, exclusiveTestFile, sleep, spawnNode, type ChildHandle, type NatsServerHandle, startNatsServer } from '@switchboard/testkit';
+import { eventually, exclusiveTestFile, sleep, type ChildHandle } from '@switchboard/testkit';
 import { SPEAK_CONSUMER } from '@switchboard/tts-streamer';
-import { AudioRecorder, EventRecorder, producerBus, speak, ttsEnv } from './harness';
+import { speak, SpawnedReplicas } from './harness';
 
 // timing-sensitive (a process is stopped for seconds): never beside another such file
 await exclusiveTestFile();
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const ACK_WAIT_MS = 6_000;
 const LONG = 'Thank you for waiting. Your order left our warehouse this morning and it should reach you within three working days. You will get a text message with the tracking link as soon as the courier has it.';
 
-let server: NatsServerHandle;
-let bus: Bus;
-let audio: AudioRecorder;
-let events: EventRecorder;
-const children: ChildHandle[] = [];
+let sut: SpawnedReplicas;
 
-async function replica(id: string): Promise<ChildHandle> {
-  const child = spawnNode(MAIN, { env: ttsEnv(server.url, { REPLICA_ID: id, LOG_LEVEL: 'debug', TTS_ACK_WAIT_MS: String(ACK_WAIT_MS), TTS_SPEAK_MAX_AGE_MS: '60000' }) });
-  children.push(child);
-  // each replica's log, for reading after a failure
-  void child.exited.then(() => writeFileSync(`/tmp/tts-frozen-${id}.log`, child.lines.join('\n')));
-  await child.waitForLine(/tts-streamer ready/, 60_000);
-  return child;
-}
+const replica = (id: string): Promise<ChildHandle> => sut.spawn(id, { LOG_LEVEL: 'debug', TTS_ACK_WAIT_MS: String(ACK_WAIT_MS), TTS_SPEAK_MAX_AGE_MS: '60000' }, `/tmp/tts-frozen-${id}.log`);
 
 before(async () => {
-  server = await startNatsServer();
-  bus = await producerBus(server.url);
-  audio = await AudioRecorder.start(bus);
-  events = await EventRecorder.start(bus);
+  sut = await SpawnedReplicas.start();
 });
 
-after(async () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGCONT');
-    } catch {
-      // gone already
-    }
-    await c.kill('SIGKILL').catch(() => undefined);
-  }
-  await audio?.stop();
-  await events?.stop();
-  await bus?.drain();
-  await server?.stop();
-});
+after(() => sut?.stop());
 
-const seqsOf = (sessionId: string, speakId: string): number[] => audio.of(sessionId, speakId).map((f) => f.frame.seq);
-const done = (sessionId: string, speakId: string) =>
-  eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === speakId), `TTS_DONE ${speakId}`, 60_000);
 /** The deliveries each replica logged for a speak (the tts logs every speak outcome with `delivery`). */
 const deliveriesOf = (child: ChildHandle, speakId: string): number[] =>
   child.lines.filter((l) => l.includes(speakId) && l.includes('"delivery":')).map((l) => Number(/"delivery":(\d+)/.exec(l)![1]));
 
 function assertOnce(sessionId: string, speakId: string): void {
-  const seqs = seqsOf(sessionId, speakId);
+  const seqs = sut.seqsOf(sessionId, speakId);
   const twice = seqs.filter((q, i) => seqs.indexOf(q) !== i);
   assert.deepEqual(twice.slice(0, 10), [], `no frame sent twice (${twice.length} were; ${seqs.length} frames in all)`);
   assert.deepEqual([...seqs].sort((a, b) => a - b), seqs.map((_, i) => i), 'frames 0..n, nothing missing');
-  assert.equal(audio.of(sessionId, speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
+  assert.equal(sut.audio.of(sessionId, speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
 }
 
 test('frozen mid-utterance past ack_wait: the other replica continues after the last frame; the frozen one neither streams on nor hands the speak back', async () => {
   const a = await replica('tts-frozen-a');
   const sessionId = newSessionId();
-  const cmd = await speak(bus, { sessionId, text: LONG });
-  await eventually(() => audio.of(sessionId, cmd.speakId).length >= 40, 'replica a streams', 20_000);
+  const cmd = await speak(sut.bus, { sessionId, text: LONG });
+  await eventually(() => sut.audio.of(sessionId, cmd.speakId).length >= 40, 'replica a streams', 20_000);
   const b = await replica('tts-frozen-b');
   process.kill(a.pid, 'SIGSTOP');
   // b takes it once ack_wait has passed and resumes after a's last frame
   await eventually(() => b.lines.some((l) => l.includes(cmd.speakId) && l.includes('resumes after the frames already sent')), 'replica b resumes the speak', ACK_WAIT_MS + 10_000);
   await sleep(500);
   process.kill(a.pid, 'SIGCONT');
-  const d = await done(sessionId, cmd.speakId);
+  const d = await sut.done(sessionId, cmd.speakId);
   await sleep(1_000); // anything a sends after waking, or a third delivery, shows by now
   assertOnce(sessionId, cmd.speakId);
   assert.equal(d.ttsDone!.cancelled, false);
@@ -105,13 +71,13 @@ test('a speak sent to a replica while it was frozen, read after ack_wait: not st
   const a = await replica('tts-unread-a');
   process.kill(a.pid, 'SIGSTOP');
   const sessionId = newSessionId();
-  const cmd = await speak(bus, { sessionId, text: LONG });
+  const cmd = await speak(sut.bus, { sessionId, text: LONG });
   // a's pull request was waiting: the server sent it the speak (unacked, pending on a)
-  await eventually(async () => (await bus.jsm.consumers.info(STREAMS.cmd.tts, SPEAK_CONSUMER)).num_ack_pending === 1, 'the speak was delivered to frozen a', 5_000);
+  await eventually(async () => (await sut.bus.jsm.consumers.info(STREAMS.cmd.tts, SPEAK_CONSUMER)).num_ack_pending === 1, 'the speak was delivered to frozen a', 5_000);
   const b = await replica('tts-unread-b');
-  await eventually(() => audio.of(sessionId, cmd.speakId).length >= 20, 'replica b streams the redelivered speak', ACK_WAIT_MS + 15_000);
+  await eventually(() => sut.audio.of(sessionId, cmd.speakId).length >= 20, 'replica b streams the redelivered speak', ACK_WAIT_MS + 15_000);
   process.kill(a.pid, 'SIGCONT');
-  await done(sessionId, cmd.speakId);
+  await sut.done(sessionId, cmd.speakId);
   await sleep(1_000);
   assertOnce(sessionId, cmd.speakId);
   assert.ok(a.lines.some((l) => l.includes('message read after a stall longer than ack_wait')), 'replica a saw it read the speak too late');

@@ -17,6 +17,9 @@ import {
 } from '@switchboard/contracts';
 import type { TtsProvider, TtsSynthesis } from '@switchboard/speech';
 import { createLogger } from '@switchboard/telemetry';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { eventually, spawnNode, startNatsServer, type ChildHandle, type NatsServerHandle } from '@switchboard/testkit';
 import { trimLeadingSilence } from '../src/worker';
 
 export async function producerBus(url: string, partitions = 16): Promise<Bus> {
@@ -168,3 +171,60 @@ export function median(xs: readonly number[]): number {
 }
 
 export const fmt = (xs: readonly number[]): string => xs.map((x) => x.toFixed(1)).join(', ');
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/**
+ * tts-streamer processes on one nats-server, with a producer bus and recorders of every frame and
+ * event: for the tests that kill -9 or SIGSTOP a real replica.
+ */
+export class SpawnedReplicas {
+  readonly children: ChildHandle[] = [];
+
+  private constructor(
+    readonly server: NatsServerHandle,
+    readonly bus: Bus,
+    readonly audio: AudioRecorder,
+    readonly events: EventRecorder,
+  ) {}
+
+  static async start(): Promise<SpawnedReplicas> {
+    const server = await startNatsServer();
+    const bus = await producerBus(server.url);
+    return new SpawnedReplicas(server, bus, await AudioRecorder.start(bus), await EventRecorder.start(bus));
+  }
+
+  /** Starts replica `id` (ttsEnv + `env`) and waits until it is ready; `logFile` keeps its output when it exits. */
+  async spawn(id: string, env: Record<string, string>, logFile?: string): Promise<ChildHandle> {
+    const child = spawnNode(MAIN, { env: ttsEnv(this.server.url, { REPLICA_ID: id, ...env }) });
+    this.children.push(child);
+    if (logFile) void child.exited.then(() => writeFileSync(logFile, child.lines.join('\n')));
+    await child.waitForLine(/tts-streamer ready/, 60_000);
+    return child;
+  }
+
+  /** The frame sequence numbers of a speak, in the order they arrived. */
+  seqsOf(sessionId: string, speakId: string): number[] {
+    return this.audio.of(sessionId, speakId).map((f) => f.frame.seq);
+  }
+
+  done(sessionId: string, speakId: string): Promise<Event> {
+    return eventually(() => this.events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === speakId), `TTS_DONE ${speakId}`, 60_000);
+  }
+
+  /** Kills every replica (resumed first, in case a test left it SIGSTOPped), then the rest. */
+  async stop(): Promise<void> {
+    for (const c of this.children) {
+      try {
+        process.kill(c.pid, 'SIGCONT');
+      } catch {
+        // gone already
+      }
+      await c.kill('SIGKILL').catch(() => undefined);
+    }
+    await this.audio.stop();
+    await this.events.stop();
+    await this.bus.drain();
+    await this.server.stop();
+  }
+}

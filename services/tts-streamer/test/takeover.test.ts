@@ -4,53 +4,28 @@
 // of the same call waits for the first to end instead of interleaving with it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import type { Bus } from '@switchboard/bus';
 import { STREAMS, newSessionId, subjects } from '@switchboard/contracts';
-import { eventually, sleep, spawnNode, type ChildHandle, type NatsServerHandle, startNatsServer } from '@switchboard/testkit';
-import { AudioRecorder, EventRecorder, cancel, producerBus, speak, ttsEnv } from './harness';
+import { eventually, sleep, type ChildHandle } from '@switchboard/testkit';
+import { cancel, speak, SpawnedReplicas } from './harness';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const LONG = 'Thank you for waiting. Your order left our warehouse this morning and it should reach you within three working days. You will get a text message with the tracking link as soon as the courier has it.';
 
-let server: NatsServerHandle;
-let bus: Bus;
-let audio: AudioRecorder;
-let events: EventRecorder;
-const children: ChildHandle[] = [];
+let sut: SpawnedReplicas;
 
-async function replica(id: string): Promise<ChildHandle> {
-  const child = spawnNode(MAIN, { env: ttsEnv(server.url, { REPLICA_ID: id, LOG_LEVEL: 'info', TTS_ACK_WAIT_MS: '1500' }) });
-  children.push(child);
-  await child.waitForLine(/tts-streamer ready/, 60_000);
-  return child;
-}
+const replica = (id: string): Promise<ChildHandle> => sut.spawn(id, { LOG_LEVEL: 'info', TTS_ACK_WAIT_MS: '1500' });
 
 before(async () => {
-  server = await startNatsServer();
-  bus = await producerBus(server.url);
-  audio = await AudioRecorder.start(bus);
-  events = await EventRecorder.start(bus);
+  sut = await SpawnedReplicas.start();
 });
 
-after(async () => {
-  for (const c of children) await c.kill('SIGKILL').catch(() => undefined);
-  await audio?.stop();
-  await events?.stop();
-  await bus?.drain();
-  await server?.stop();
-});
-
-const seqsOf = (sessionId: string, speakId: string): number[] => audio.of(sessionId, speakId).map((f) => f.frame.seq);
-const done = (sessionId: string, speakId: string) =>
-  eventually(() => events.of(sessionId, 'TTS_DONE').find((e) => e.ttsDone?.speakId === speakId), `TTS_DONE ${speakId}`, 60_000);
+after(() => sut?.stop());
 
 /** A replica streams a long utterance of a new call. */
 async function streaming(replicaId: string, frames: number): Promise<{ replica: ChildHandle; sessionId: string; cmd: Awaited<ReturnType<typeof speak>> }> {
   const a = await replica(replicaId);
   const sessionId = newSessionId();
-  const cmd = await speak(bus, { sessionId, text: LONG });
-  await eventually(() => audio.of(sessionId, cmd.speakId).length >= frames, `replica ${replicaId} streams`, 20_000);
+  const cmd = await speak(sut.bus, { sessionId, text: LONG });
+  await eventually(() => sut.audio.of(sessionId, cmd.speakId).length >= frames, `replica ${replicaId} streams`, 20_000);
   return { replica: a, sessionId, cmd };
 }
 
@@ -58,13 +33,13 @@ test('kill -9 mid-utterance: another replica continues after the last frame sent
   const { replica: a, sessionId, cmd } = await streaming('tts-kill-a', 60);
   const b = await replica('tts-kill-b');
   await a.kill('SIGKILL');
-  const cut = audio.of(sessionId, cmd.speakId).length;
-  await done(sessionId, cmd.speakId);
-  const seqs = seqsOf(sessionId, cmd.speakId);
+  const cut = sut.audio.of(sessionId, cmd.speakId).length;
+  await sut.done(sessionId, cmd.speakId);
+  const seqs = sut.seqsOf(sessionId, cmd.speakId);
   assert.ok(seqs.length > cut, `replica b sent the rest (${seqs.length} frames, ${cut} before the kill)`);
   assert.deepEqual(seqs, seqs.map((_, i) => i), 'every frame once, in order: nothing repeated, nothing missing');
-  assert.equal(audio.of(sessionId, cmd.speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
-  const dones = events.of(sessionId, 'TTS_DONE').filter((e) => e.ttsDone?.speakId === cmd.speakId);
+  assert.equal(sut.audio.of(sessionId, cmd.speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
+  const dones = sut.events.of(sessionId, 'TTS_DONE').filter((e) => e.ttsDone?.speakId === cmd.speakId);
   assert.equal(dones.length, 1);
   assert.equal(dones[0]!.ttsDone!.cancelled, false);
   assert.ok(b.lines.some((l) => l.includes('redelivered speak resumes after the frames already sent')), 'replica b says where it resumed');
@@ -77,12 +52,12 @@ test('kill -9 mid-utterance, its frames aged out of the audio stream before the 
   // readable, and the next replica started again from frame 0. The purge stands in for the age-out.
   const { replica: a, sessionId, cmd } = await streaming('tts-aged-a', 20);
   await a.kill('SIGKILL');
-  await bus.jsm.streams.purge(STREAMS.audioOut, { filter: subjects.audioOut(sessionId) });
-  const sent = seqsOf(sessionId, cmd.speakId).length;
+  await sut.bus.jsm.streams.purge(STREAMS.audioOut, { filter: subjects.audioOut(sessionId) });
+  const sent = sut.seqsOf(sessionId, cmd.speakId).length;
   const b = await replica('tts-aged-b');
-  const d = await done(sessionId, cmd.speakId);
+  const d = await sut.done(sessionId, cmd.speakId);
   await sleep(300); // a frame b might send right after its TTS_DONE would show here
-  const seqs = seqsOf(sessionId, cmd.speakId);
+  const seqs = sut.seqsOf(sessionId, cmd.speakId);
   assert.deepEqual(seqs, seqs.map((_, i) => i), `no frame repeated (${sent} sent by a before the kill, ${seqs.length} in all)`);
   assert.equal(d.ttsDone!.cancelled, true, 'reported cut: the orchestrator returns to LISTENING after its grace');
   assert.ok(b.lines.some((l) => l.includes('its frames cannot be read')), 'replica b says why it did not speak');
@@ -96,13 +71,13 @@ test('a later utterance of the call waits for the one another replica streams; a
   const b = await replica('tts-order-b');
   const later: Array<Awaited<ReturnType<typeof speak>> & { by: string }> = [];
   for (let k = 0; k < 6 && !later.some((l) => l.by === 'b'); k++) {
-    const s = await speak(bus, { sessionId, turnId: `turn_later_${k}`, text: `And one more thing, number ${k}.` });
+    const s = await speak(sut.bus, { sessionId, turnId: `turn_later_${k}`, text: `And one more thing, number ${k}.` });
     const by = await eventually(() => (b.lines.some((l) => l.includes(s.speakId)) ? 'b' : a.lines.some((l) => l.includes(s.speakId)) ? 'a' : undefined), 'a replica took it', 30_000);
     later.push({ ...s, by });
   }
   assert.ok(later.some((l) => l.by === 'b'), 'replica b took one of the later utterances');
-  for (const l of later) await done(sessionId, l.speakId);
-  const order = audio.of(sessionId).map((f) => f.frame.speakId);
+  for (const l of later) await sut.done(sessionId, l.speakId);
+  const order = sut.audio.of(sessionId).map((f) => f.frame.speakId);
   const firstEnds = order.lastIndexOf(first.speakId);
   for (const l of later) {
     const starts = order.indexOf(l.speakId);
@@ -110,12 +85,12 @@ test('a later utterance of the call waits for the one another replica streams; a
   }
 
   // A cancelled utterance has no last frame: the next one must not wait for it.
-  const third = await speak(bus, { sessionId, turnId: 'turn_third', text: LONG });
-  await eventually(() => audio.of(sessionId, third.speakId).length >= 10, 'third streams', 20_000);
-  await cancel(bus, sessionId, 'turn_third');
+  const third = await speak(sut.bus, { sessionId, turnId: 'turn_third', text: LONG });
+  await eventually(() => sut.audio.of(sessionId, third.speakId).length >= 10, 'third streams', 20_000);
+  await cancel(sut.bus, sessionId, 'turn_third');
   const cancelledAt = Date.now();
-  const fourth = await speak(bus, { sessionId, turnId: 'turn_fourth', text: 'Yes?' });
-  await eventually(() => audio.of(sessionId, fourth.speakId).length > 0, 'fourth streams', 20_000);
+  const fourth = await speak(sut.bus, { sessionId, turnId: 'turn_fourth', text: 'Yes?' });
+  await eventually(() => sut.audio.of(sessionId, fourth.speakId).length > 0, 'fourth streams', 20_000);
   assert.ok(Date.now() - cancelledAt < 1_200, `the next utterance was not held back by the cancelled one (${Date.now() - cancelledAt} ms)`);
   await a.kill('SIGTERM');
   await b.kill('SIGTERM');

@@ -13,6 +13,8 @@ import {
   silence,
   synthesizeFixture,
   wordErrorRate,
+  decoderAb,
+  STOCK_SEARCH_ARGS,
 } from '../../libs/speech/src/index';
 
 const SENTENCES = [
@@ -120,6 +122,19 @@ async function main(): Promise<void> {
   console.log(`PIPE final after real speech end = hangover ${hangoverMs} ms of audio + compute p50 ${f1(pct(endFrameMs, 50))} ms p95 ${f1(pct(endFrameMs, 95))} ms`);
   console.log(`TTS  flite slt: time to first audio p50 ${f1(pct(ttfa, 50))} ms p95 ${f1(pct(ttfa, 95))} ms; RTF ${f3(ttsMs / ttsAudioMs)}`);
   console.log(`CAP  real-time STT+VAD streams per core: ${f1(1 / (sttRtf + vadRtf))} (1 / (STT RTF + VAD RTF))`);
+
+  // The default search (FAST_SEARCH_ARGS) against stock PocketSphinx on the same clips,
+  // interleaved: CPU ratios measured in this run, and whether the words stay the same.
+  const stock = await createPocketSphinxEngine({ pool: { warm: 1, max: 1, keepSpare: false }, decoderArgs: { ...STOCK_SEARCH_ARGS } });
+  const fast = await createPocketSphinxEngine({ pool: { warm: 1, max: 1, keepSpare: false } });
+  const ab = decoderAb(fast, stock, [...clips, ...clips].map((c) => concatAudio(silence(300), c, silence(160)).samples));
+  const same = ab.texts.filter((x) => x.a === x.b).length;
+  const total = (x: { push: number; pass: number }): number => x.push + x.pass;
+  console.log(
+    `STT  default vs stock search: CPU ×${f3(total(ab.cpuMs.a) / total(ab.cpuMs.b))} in all, final pass ×${f3(ab.cpuMs.a.pass / ab.cpuMs.b.pass)} (${f1(ab.cpuMs.a.pass)} vs ${f1(ab.cpuMs.b.pass)} ms); same transcript ${same}/${ab.texts.length}`,
+  );
+  stock.close();
+  fast.close();
   stt.close();
   tts.close();
   await vad.close();

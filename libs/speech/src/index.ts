@@ -27,6 +27,7 @@ export { createStreamingRecognizer } from './pipeline';
 export type { RecognizerEvent, StreamingRecognizer, StreamingRecognizerOptions } from './pipeline';
 export { synthesizeFixture, noiseFixture, silence, concatAudio, mixAudio, hasCommand } from './testing/fixtures';
 export type { FixtureVoice } from './testing/fixtures';
+export { decoderAb, STOCK_SEARCH_ARGS, type DecoderAbResult } from './testing/decoder-ab';
 export { createFliteEngine, FliteConfigSchema } from './tts/flite';
 export type { FliteConfig, TtsProvider, TtsSynthesis, TtsNote } from './tts/flite';
 export { splitSentences } from './text/sentences';

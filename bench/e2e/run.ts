@@ -57,6 +57,8 @@ function pct(xs: number[], p: number): number {
 
 interface Row {
   call: number;
+  /** What ended the caller's speech (the stt-adapter's 'stt: speech ended' line nearest SPEECH_ENDED). */
+  endpoint?: string;
   /** The caller's final transcript of the turn, as the page showed it. */
   text?: string;
   marks: Record<string, number | undefined>;
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
     const chains: BargeInChain[] = [];
     const jitterMs: number[] = [];
     const flushes = gatewayFlushes(stack.logs('sfu-gateway'));
+    const ends = speechEnds(stack.logs('stt-adapter'));
     let states = 0;
     for (const [i, p] of pages.entries()) {
       const v = await view(p);
@@ -186,7 +189,8 @@ async function main(): Promise<void> {
         if (t.marks['playbackStarted'] === undefined) continue;
         const realEnd = t.marks['speechEnded'] === undefined ? undefined : realSpeechEnd(mic, offset, t.marks['speechEnded']);
         const text = said.find((e) => e.at >= t.marks['final']! - 50)?.text;
-        rows.push({ call: i + 1, marks: t.marks, ...(text === undefined ? {} : { text }), ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
+        const endpoint = t.marks['speechEnded'] === undefined ? undefined : nearestEnd(ends, v.sessionId, t.marks['speechEnded']);
+        rows.push({ call: i + 1, marks: t.marks, ...(endpoint === undefined ? {} : { endpoint }), ...(text === undefined ? {} : { text }), ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
       }
       chains.push(...(await bargeIns(p, v, trace, flushes)));
       const rs = (await p.evaluate(() => window.sb.recvStats())).find((r) => r.source === 'agent');
@@ -210,7 +214,7 @@ async function main(): Promise<void> {
       const m: Record<string, number | undefined> = { ...r.marks, realEnd: r.realEnd, heard: r.heard };
       const d = (a: string, b: string): string => f(m[b]! - m[a]!);
       console.log(
-        `turn: call ${r.call} ${f(r.heard! - r.realEnd!)} ms = hangover ${d('realEnd', 'speechEnded')} + stt ${d('speechEnded', 'final')} + rag ${d('final', 'answer')} + tts ${d('answer', 'ttsStarted')} + playout ${d('ttsStarted', 'playbackStarted')} + heard ${d('playbackStarted', 'heard')}  "${r.text ?? '?'}"`,
+        `turn: call ${r.call} ${f(r.heard! - r.realEnd!)} ms = hangover ${d('realEnd', 'speechEnded')} + stt ${d('speechEnded', 'final')} + rag ${d('final', 'answer')} + tts ${d('answer', 'ttsStarted')} + playout ${d('ttsStarted', 'playbackStarted')} + heard ${d('playbackStarted', 'heard')}  "${r.text ?? '?'}" [${r.endpoint ?? '?'}]`,
       );
     }
     const summary: Record<string, string | number> = {
@@ -225,6 +229,7 @@ async function main(): Promise<void> {
         (r) => r.marks['playbackStarted'],
         (r) => r.heard,
       )}`,
+      'speech ended by (words = read complete early | hangover | other)': endpointCounts(heardRows),
       'SPEECH_ENDED → first audio sent p50 / p95 ms': `${f(pct(v2v, 50))} / ${f(pct(v2v, 95))}`,
       'barge-in (onset → agent silent in browser) n / p50 / p95 ms': `${barge.length} / ${f(pct(barge, 50))} / ${f(pct(barge, 95))}`,
       'barge-in hops p50/p95 ms: onset → gateway frame | → SPEECH_STARTED | → PLAYBACK_FLUSH | → applied at gateway | → silent in page': `${bhop(
@@ -255,6 +260,31 @@ async function main(): Promise<void> {
     await browser.close().catch(() => undefined);
     await stack.stop();
   }
+}
+
+/** The stt-adapter's 'stt: speech ended' lines: what ended each utterance and the early final pass's fate. */
+function speechEnds(lines: Record<string, unknown>[]): { sessionId: string; at: number; desc: string }[] {
+  return lines
+    .filter((l) => l['msg'] === 'stt: speech ended')
+    .map((l) => {
+      const early = l['earlyPassMs'] !== undefined ? `early pass ${f(Number(l['earlyPassMs']))} ms${l['readComplete'] === false ? ', read incomplete' : ''}` : l['earlyPending'] ? 'early pass still running' : 'no early pass';
+      const dropped = Number(l['earlyDropped'] ?? 0) > 0 ? `, ${String(l['earlyDropped'])} dropped` : '';
+      return { sessionId: String(l['sessionId']), at: Date.parse(String(l['time'])), desc: `${String(l['endpoint'])}: ${early}${dropped}` };
+    });
+}
+
+function nearestEnd(ends: ReturnType<typeof speechEnds>, sessionId: string | undefined, at: number): string | undefined {
+  let best: { d: number; desc: string } | undefined;
+  for (const e of ends) {
+    const d = Math.abs(e.at - at);
+    if (e.sessionId === sessionId && d < 1000 && (!best || d < best.d)) best = { d, desc: e.desc };
+  }
+  return best?.desc;
+}
+
+function endpointCounts(rows: Row[]): string {
+  const n = (k: string): number => rows.filter((r) => r.endpoint?.startsWith(`${k}:`)).length;
+  return `${n('words')} | ${n('hangover')} | ${rows.length - n('words') - n('hangover')}`;
 }
 
 await main();

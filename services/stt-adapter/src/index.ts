@@ -12,6 +12,6 @@ export type { SttAdapter } from './shell/adapter';
 export { FrameSequencer } from './core/frame-sequencer';
 export type { SeqFrame, SequencedFrame, SequencerResult, FrameSequencerOptions } from './core/frame-sequencer';
 export { SessionRecognizer, cleanTranscript } from './core/session-recognizer';
-export type { Mic, RecognizerEvent, ResumePoint, SessionRecognizerOptions, NoFinalReason } from './core/session-recognizer';
+export type { Endpoint, Mic, RecognizerEvent, ResumePoint, SessionRecognizerOptions, NoFinalReason } from './core/session-recognizer';
 export { MicMemory } from './core/mic-memory';
 export { toBusEvent, eventIds, utteranceOfEventId } from './core/to-events';

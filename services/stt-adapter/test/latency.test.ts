@@ -193,6 +193,7 @@ test('early final: the search pass starts during the hangover, so the final come
   assert.equal(p.ended.length, 1, 'one utterance');
   assert.equal(p.texts.length, 1);
   assert.equal(p.passesAt.length, 2, 'the early pass in the pause, then one for the whole utterance');
+  assert.equal((p.ended[0]!.ev as Extract<RecognizerEvent, { type: 'speech_ended' }>).endpoint.earlyDropped, 1, 'the end counts the dropped pass');
   assert.match(p.texts[0]!, /order.*address/, `both halves in "${p.texts[0]}"`);
 });
 
@@ -238,6 +239,13 @@ test('complete-text endpoint: a finished question ends ~200 ms sooner with the s
   console.log(`# stt: "${on.texts[0]}": SPEECH_ENDED ${lag(on)} ms of silence after the speech with the complete-text endpoint (${config.STT_COMPLETE_END_MS} ms), ${lag(off)} ms without (hangover ${config.VAD_HANGOVER_MS})`);
   assert.ok(lag(off) >= config.VAD_HANGOVER_MS);
   assert.ok(lag(on) < config.VAD_HANGOVER_MS - 60, `ended ${lag(on)} ms after the speech`);
+  // The end says what ended it (logged per utterance and counted in stt_endpoints_total).
+  const endpoint = (x: typeof on) => (x.ended[0]!.ev as Extract<RecognizerEvent, { type: 'speech_ended' }>).endpoint;
+  assert.equal(endpoint(on).kind, 'words');
+  assert.equal(endpoint(on).readComplete, true);
+  assert.ok((endpoint(on).earlyPassMs ?? -1) >= 0, 'the early pass took a measured time');
+  assert.equal(endpoint(off).kind, 'hangover');
+  assert.equal(endpoint(off).earlyDropped, 0);
 
   // "I want to check my order" reads complete: ended early; "and change the address" 350 ms
   // later continues it, so the last final has both parts.

@@ -26,7 +26,14 @@ const DECODER_POLL_MS = 20;
 
 export type RecognizerEvent =
   | { readonly type: 'speech_started'; readonly utterance: number; readonly audioMs: number; readonly mic: Mic }
-  | { readonly type: 'speech_ended'; readonly utterance: number; readonly audioMs: number; readonly durationMs: number }
+  | {
+      readonly type: 'speech_ended';
+      readonly utterance: number;
+      readonly audioMs: number;
+      readonly durationMs: number;
+      /** What ended it, and how the early final pass fared: why a turn waited (logs, metrics). */
+      readonly endpoint: Endpoint;
+    }
   | { readonly type: 'partial'; readonly utterance: number; readonly index: number; readonly text: string }
   | {
       readonly type: 'final';
@@ -39,6 +46,24 @@ export type RecognizerEvent =
     }
   /** Utterances that end without a final, with why (metrics; nothing is published). */
   | { readonly type: 'no_final'; readonly utterance: number; readonly reason: NoFinalReason };
+
+/**
+ * How an utterance ended. `words`: its early final read complete (completeEndMs); `hangover`: the
+ * whole hangover of silence ran out; `cut`: max length, a jump in the timeline, or the session
+ * ended. The early final pass's fate tells why `hangover` won: it was still running (its wall
+ * time so far), it read incomplete, or resumed speech dropped it.
+ */
+export interface Endpoint {
+  readonly kind: 'words' | 'hangover' | 'cut' | 'short';
+  /** Wall time of the early final pass when it had finished, ms. */
+  readonly earlyPassMs?: number;
+  /** The early pass was still running when the utterance ended. */
+  readonly earlyPending?: boolean;
+  /** The early pass's text read complete (readsComplete). */
+  readonly readComplete?: boolean;
+  /** Early passes dropped because speech resumed within the hangover. */
+  readonly earlyDropped: number;
+}
 
 export type NoFinalReason = 'empty' | 'gated' | 'too_short' | 'aborted' | 'replayed' | 'stt_error' | 'no_decoder';
 
@@ -117,6 +142,10 @@ interface Utterance {
   early: Promise<FinalPass> | null;
   /** That pass's outcome once it has one. */
   earlyDone: FinalPass | null;
+  /** Wall time the early pass started / took (Endpoint). */
+  earlyStartedAt: number;
+  earlyPassMs: number | undefined;
+  earlyDropped: number;
   /** Ended by completeEndMs (before its hangover ran out). */
   endedEarly: boolean;
   lastPartial: string;
@@ -234,7 +263,7 @@ export class SessionRecognizer {
         this.#startUtterance(ev.audioMs);
         startedNow = true;
       } else {
-        await this.#endUtterance(ev);
+        await this.#endUtterance(ev, 'hangover');
       }
     }
     const u = this.#cur;
@@ -308,6 +337,9 @@ export class SessionRecognizer {
       stt: null,
       early: null,
       earlyDone: null,
+      earlyStartedAt: 0,
+      earlyPassMs: undefined,
+      earlyDropped: 0,
       endedEarly: false,
       lastPartial: '',
       sincePartialMs: 0,
@@ -356,6 +388,8 @@ export class SessionRecognizer {
     if (u.early && silence === 0) {
       u.early = null;
       u.earlyDone = null;
+      u.earlyPassMs = undefined;
+      u.earlyDropped++;
       return;
     }
     if (u.early || !u.stt || this.#mic !== 'OPEN' || silence < at) return;
@@ -363,8 +397,11 @@ export class SessionRecognizer {
     u.stt = null;
     const pass = finalPass(stt);
     u.early = pass;
+    u.earlyStartedAt = this.#now();
     void pass.then((r) => {
-      if (u.early === pass) u.earlyDone = r;
+      if (u.early !== pass) return;
+      u.earlyDone = r;
+      u.earlyPassMs = this.#now() - u.earlyStartedAt;
     });
   }
 
@@ -410,10 +447,10 @@ export class SessionRecognizer {
   }
 
   async #flushSegmenter(): Promise<void> {
-    for (const ev of this.#segmenter.flush()) await this.#endUtterance(ev);
+    for (const ev of this.#segmenter.flush()) await this.#endUtterance(ev, 'cut');
   }
 
-  async #endUtterance(ev: SegmenterEvent): Promise<void> {
+  async #endUtterance(ev: SegmenterEvent, by: 'hangover' | 'cut'): Promise<void> {
     if (ev.type === 'speech_start') return;
     const u = this.#cur;
     this.#cur = null;
@@ -422,7 +459,7 @@ export class SessionRecognizer {
       u.stt?.abort();
       return;
     }
-    this.#o.sink({ type: 'speech_ended', utterance: u.index, audioMs: ev.audioMs, durationMs: ev.durationMs });
+    this.#o.sink({ type: 'speech_ended', utterance: u.index, audioMs: ev.audioMs, durationMs: ev.durationMs, endpoint: this.#endpoint(u, ev, by) });
     if (ev.type === 'speech_discarded') {
       u.stt?.abort();
       this.#o.sink({ type: 'no_final', utterance: u.index, reason: 'too_short' });
@@ -435,6 +472,18 @@ export class SessionRecognizer {
       return;
     }
     await this.#finalize(u, end);
+  }
+
+  #endpoint(u: Utterance, ev: SegmenterEvent, by: 'hangover' | 'cut'): Endpoint {
+    const kind = ev.type === 'speech_discarded' ? 'short' : u.endedEarly ? 'words' : by;
+    const done = u.earlyDone;
+    return {
+      kind,
+      earlyDropped: u.earlyDropped,
+      ...(u.earlyPassMs === undefined ? {} : { earlyPassMs: u.earlyPassMs }),
+      ...(u.early && !done ? { earlyPending: true } : {}),
+      ...(done?.ok ? { readComplete: readsComplete(cleanTranscript(done.result.text)) } : {}),
+    };
   }
 
   async #finalize(u: Utterance, end: { audioMs: number; durationMs: number }): Promise<void> {

@@ -58,6 +58,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
   const partitionsOwned = metrics.gauge('stt_partitions_owned', 'audio partitions this replica serves');
   const queueDepth = metrics.gauge('stt_queue_depth', 'audio frames queued for processing, all sessions');
   const eventsOut = metrics.counter('stt_events_total', 'speech events produced, by type', ['type']);
+  const endpoints = metrics.counter('stt_endpoints_total', 'utterance ends, by what ended them (words: read complete early; hangover; cut; short)', ['kind']);
   const noFinal = metrics.counter('stt_utterances_without_final_total', 'utterances that produced no STT_FINAL, by reason', ['reason']);
   const publishFailures = metrics.counter('stt_publish_failures_total', 'events given up after retries');
   const decoders = metrics.gauge('stt_decoders_in_use', 'speech decoders held by utterances');
@@ -70,6 +71,7 @@ export async function createSttAdapter(ctx: ServiceContext<SttAdapterConfig>, ho
       eventsOut.inc({ type: ev.type });
       if (ev.type === 'final') decodeMs.observe(ev.decodeMs);
       if (ev.type === 'no_final') noFinal.inc({ reason: ev.reason });
+      if (ev.type === 'speech_ended') endpoints.inc({ kind: ev.endpoint.kind });
     },
     published: (ok) => {
       if (!ok) publishFailures.inc();

@@ -187,6 +187,11 @@ export class SessionWorker {
     // An utterance that ends without a final is a turn the caller will wait for in vain: say so
     // per session, not only in a metric (bench/load could not tell where such a turn went).
     if (ev.type === 'no_final') this.#d.log.info({ utterance: ev.utterance, reason: ev.reason }, 'stt: utterance ended without a final');
+    // Why the caller waited as long as they did before the turn began (no words at info).
+    if (ev.type === 'speech_ended') {
+      const { kind, ...early } = ev.endpoint;
+      this.#d.log.info({ utterance: ev.utterance, durationMs: ev.durationMs, endpoint: kind, ...early }, 'stt: speech ended');
+    }
     const event = toBusEvent(ev, { sessionId: this.sessionId, audioSource: this.#audioSource, language: this.#d.language, now: Date.now() });
     if (!event) return;
     if (ev.type === 'final') {

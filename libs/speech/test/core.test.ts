@@ -114,6 +114,29 @@ test('segmenter: pauses shorter than the hangover stay in one utterance; noise a
   assert.deepEqual(short.events.map((e) => e.type), ['speech_start', 'speech_discarded']);
 });
 
+test('segmenter: a quiet tail Silero still rates speech counts towards the hangover (quietReleaseDb)', () => {
+  // flite "stop" (Silero v5, 20 ms frames): the word's last loud frame, then a tail 35–55 dB under
+  // its peak that Silero rates 0.95 and then 0.43–0.50 (in the hysteresis band) for 140 ms.
+  const probs = [...frames(200, 0), ...frames(200, 0.98), 0.95, 0.95, 0.52, 0.43, 0.43, 0.5, 0.5, 0.24, ...frames(600, 0)];
+  const energies = [...frames(200, -70), ...frames(200, -14), -49, -61, -67, -49, -47, -53, -59, -63, ...frames(600, -70)];
+  const on = runSegmenter(probs, { onsetConfirmMs: 60, hangoverMs: 400 }, energies);
+  const off = runSegmenter(probs, { onsetConfirmMs: 60, hangoverMs: 400, quietReleaseDb: 0 }, energies);
+  assert.deepEqual(on.events[1], { type: 'speech_end', audioMs: 400, durationMs: 200 }, 'dated to the last loud frame');
+  assert.equal(on.at[1], 800, 'ended after 400 ms counted from the tail');
+  assert.deepEqual(off.events[1], { type: 'speech_end', audioMs: 540, durationMs: 340 });
+  assert.equal(off.at[1], 940, 'without it the tail delayed the end by 140 ms');
+  // A quiet stretch inside speech (a weak consonant) does not end an utterance: the next loud frame resets it.
+  const inner = runSegmenter(
+    [...frames(200, 0), ...frames(300, 0.95), ...frames(300, 0.95), ...frames(300, 0.95), ...frames(600, 0)],
+    { onsetConfirmMs: 60, hangoverMs: 400 },
+    [...frames(200, -70), ...frames(300, -14), ...frames(300, -50), ...frames(300, -15), ...frames(600, -70)],
+  );
+  assert.deepEqual(inner.events.map((e) => e.type), ['speech_start', 'speech_end']);
+  assert.equal(inner.events[1]!.audioMs, 1100, 'one utterance, to the last loud frame');
+  // Without energies the probability alone decides, as before.
+  assert.deepEqual(runSegmenter(probs, { onsetConfirmMs: 60, hangoverMs: 400 }).events[1], off.events[1]);
+});
+
 test('segmenter: the energy onset path catches a weak-probability onset above the noise floor only', () => {
   const probs = [...frames(600, 0.01), ...frames(200, 0.1), ...frames(400, 0.9), ...frames(600, 0.01)];
   const energies = [...frames(600, -60), ...frames(200, -30), ...frames(400, -20), ...frames(600, -60)];

@@ -55,6 +55,11 @@ export const SttAdapterConfigSchema = z.object({
    */
   VAD_GATED_SIBILANT_TILT_DB: int(0, 60).default(15),
   VAD_HANGOVER_MS: int(100, 5000).default(400),
+  /**
+   * A frame this many dB below the utterance's loudest counts towards the hangover even while
+   * Silero still rates it speech (it does for 40–140 ms after a word's last audible sample). 0 = off.
+   */
+  VAD_QUIET_RELEASE_DB: int(0, 90).default(30),
   /** Audio before the detected onset that is decoded too (onsets are detected a little late). */
   STT_PREROLL_MS: int(0, 2000).default(300),
   /**

@@ -14,6 +14,7 @@ export function recognizerSettings(c: SttAdapterConfig): RecognizerSettings {
       threshold: c.VAD_THRESHOLD,
       onsetConfirmMs: c.VAD_ONSET_CONFIRM_MS,
       hangoverMs: c.VAD_HANGOVER_MS,
+      quietReleaseDb: c.VAD_QUIET_RELEASE_DB,
       fricativeOnset: { enabled: c.VAD_GATED_SIBILANT_TILT_DB > 0, minTiltDb: c.VAD_GATED_SIBILANT_TILT_DB },
     },
     prerollMs: c.STT_PREROLL_MS,

@@ -18,6 +18,16 @@ export const SegmenterConfigSchema = z.object({
   onsetGapMs: z.number().int().min(0).default(40),
   /** Trailing silence that ends an utterance. */
   hangoverMs: z.number().int().min(0).default(400),
+  /**
+   * While speaking, a frame at least this many dB below the utterance's loudest frame counts as
+   * trailing silence whatever Silero says (needs frame energies; 0 = off). Silero keeps rating
+   * the quiet tail of a word as speech for 40–140 ms after its last audible sample (flite "stop":
+   * 0.95 at −49/−61 dBFS, then 0.43–0.50 — inside the hysteresis band, where the hangover neither
+   * runs nor resets — until 140 ms after the word), and every turn waited that long on top of
+   * its hangover. Speech 30 dB under the utterance's peak is at most a weak fricative, which a
+   * vowel after it resets; only an utterance's end accumulates it.
+   */
+  quietReleaseDb: z.number().min(0).default(30),
   /** Shorter segments (start to last speech) end with speech_discarded instead of speech_end. */
   // Above onsetConfirmMs so an onset that only the energy path saw, never confirmed by Silero,
   // ends as speech_discarded (barge-in may have fired; no transcript is produced).
@@ -87,7 +97,14 @@ export interface FloorState {
 export type SegmenterState = { readonly floor: FloorState } & (
   | { readonly kind: 'silence'; readonly candidate: null }
   | { readonly kind: 'silence'; readonly candidate: { readonly startMs: number; readonly speechMs: number; readonly gapMs: number } }
-  | { readonly kind: 'speaking'; readonly startMs: number; readonly lastSpeechEndMs: number; readonly silenceMs: number }
+  | {
+      readonly kind: 'speaking';
+      readonly startMs: number;
+      readonly lastSpeechEndMs: number;
+      readonly silenceMs: number;
+      /** Loudest frame energy since the onset (dBFS; -Infinity without energies). */
+      readonly peakDb: number;
+    }
 );
 
 const EMPTY_FLOOR: FloorState = { blocks: [], current: Infinity, currentMs: 0 };
@@ -132,24 +149,26 @@ export function stepSegmenter(
     if (state.candidate === null) {
       if (!isSpeech) return { state, events: [] };
       const candidate = { startMs: frame.audioMs, speechMs: config.frameMs, gapMs: 0 };
-      return confirmOrWait(candidate, frameEnd, floor, config);
+      return confirmOrWait(candidate, frameEnd, floor, config, frame.energyDb);
     }
     if (isSpeech) {
       const c = state.candidate;
-      return confirmOrWait({ startMs: c.startMs, speechMs: c.speechMs + config.frameMs, gapMs: 0 }, frameEnd, floor, config);
+      return confirmOrWait({ startMs: c.startMs, speechMs: c.speechMs + config.frameMs, gapMs: 0 }, frameEnd, floor, config, frame.energyDb);
     }
     const gapMs = state.candidate.gapMs + config.frameMs;
     if (gapMs > config.onsetGapMs) return { state: { kind: 'silence', candidate: null, floor }, events: [] };
     return { state: { kind: 'silence', candidate: { ...state.candidate, gapMs }, floor }, events: [] };
   }
 
-  if (frame.probability >= config.threshold) {
-    return { state: { ...state, lastSpeechEndMs: frameEnd, silenceMs: 0 }, events: [] };
+  const peakDb = frame.energyDb === undefined ? state.peakDb : Math.max(state.peakDb, frame.energyDb);
+  const quiet = config.quietReleaseDb > 0 && frame.energyDb !== undefined && frame.energyDb <= peakDb - config.quietReleaseDb;
+  if (!quiet && frame.probability >= config.threshold) {
+    return { state: { ...state, peakDb, lastSpeechEndMs: frameEnd, silenceMs: 0 }, events: [] };
   }
   // Between the two thresholds: neither extends the speech nor counts as silence.
-  if (frame.probability >= config.negativeThreshold) return { state, events: [] };
+  if (!quiet && frame.probability >= config.negativeThreshold) return { state: { ...state, peakDb }, events: [] };
   const silenceMs = state.silenceMs + config.frameMs;
-  if (silenceMs < config.hangoverMs) return { state: { ...state, silenceMs }, events: [] };
+  if (silenceMs < config.hangoverMs) return { state: { ...state, peakDb, silenceMs }, events: [] };
   return { state: { kind: 'silence', candidate: null, floor }, events: [endEvent(state.startMs, state.lastSpeechEndMs, config)] };
 }
 
@@ -158,13 +177,14 @@ function confirmOrWait(
   frameEnd: number,
   floor: FloorState,
   config: Resolved,
+  frameEnergyDb: number | undefined,
 ): { state: SegmenterState; events: SegmenterEvent[] } {
   if (candidate.speechMs < config.onsetConfirmMs || candidate.speechMs === 0) {
     return { state: { kind: 'silence', candidate, floor }, events: [] };
   }
   const startMs = Math.max(0, candidate.startMs - config.onsetLeadMs);
   return {
-    state: { kind: 'speaking', startMs, lastSpeechEndMs: frameEnd, silenceMs: 0, floor },
+    state: { kind: 'speaking', startMs, lastSpeechEndMs: frameEnd, silenceMs: 0, peakDb: frameEnergyDb ?? -Infinity, floor },
     events: [{ type: 'speech_start', audioMs: startMs }],
   };
 }

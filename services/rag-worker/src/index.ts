@@ -1,6 +1,8 @@
 // @switchboard/rag-worker — intent classification + KB retrieval + spoken answer composition.
 export { createRagEngine, answerToResult, RagError } from './engine/engine';
 export type { RagEngine, RagEngineDeps, Logger, StepTrace } from './engine/engine';
+export { warmUp, WARMUP_PHRASES } from './engine/warmup';
+export type { WarmUpOptions, WarmUpResult } from './engine/warmup';
 export type { AnswerEvent, AnswerQuery, AnswerResult, HistoryTurn, Intent, IndexStats } from './engine/types';
 export { INTENTS } from './engine/types';
 export { parseRagConfig, configFromEnv, ragConfigSchema, DEFAULT_KB_DIR, DEFAULT_INTENTS_PATH } from './config';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError, type ServiceDefinition } from '@switchboard/runtime';
 import { DEFAULT_KB_DIR, configFromEnv, type RagConfig } from './config';
 import { createRagEngine } from './engine/engine';
+import { warmUp } from './engine/warmup';
 import { createRagWorker } from './shell/worker';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -42,6 +43,13 @@ export const RagWorkerConfigSchema = z.object({
   LLM_MAX_RETRIES: int(0, 5).optional(),
   /** 0: a failing model fails the turn (retried, then ERROR) instead of answering extractively. */
   LLM_FALLBACK: z.enum(['0', '1', 'true', 'false', 'no', 'yes']).optional(),
+  /**
+   * Queries answered at start-up, before the service reports ready, so the first caller's turn
+   * does not pay for a cold answer path (JIT). 0 = off. Skipped when a model phrases the answers.
+   */
+  RAG_WARMUP_QUERIES: int(0, 1000).default(32),
+  /** The warm-up starts no new query after this long. */
+  RAG_WARMUP_BUDGET_MS: int(1, 60_000).default(1_500),
 });
 export type RagWorkerConfig = z.infer<typeof RagWorkerConfigSchema>;
 
@@ -86,6 +94,20 @@ export const ragWorkerService: ServiceDefinition<typeof RagWorkerConfigSchema> =
       { kbDir: stats.kbDir, articles: stats.articles, passages: stats.passages, provider: engineConfig.provider.kind, watch: engineConfig.watch },
       'knowledge base indexed',
     );
+    if (c.RAG_WARMUP_QUERIES > 0) {
+      if (engineConfig.provider.kind !== 'extractive') {
+        // Warm-up queries would be sent to the model (cost, and its latency dwarfs a cold engine).
+        ctx.log.info({ provider: engineConfig.provider.kind }, 'rag engine warm-up skipped: a model phrases the answers');
+      } else {
+        try {
+          const w = await warmUp(engine, { queries: c.RAG_WARMUP_QUERIES, budgetMs: c.RAG_WARMUP_BUDGET_MS, signal: ctx.signal });
+          ctx.log.info({ queries: w.count, ms: Math.round(w.ms), stopped: w.stopped }, 'rag engine warmed');
+        } catch (err) {
+          // Only an optimisation: real queries meet (and report) the same error on their own path.
+          ctx.log.warn({ err }, 'rag engine warm-up failed');
+        }
+      }
+    }
     const worker = await createRagWorker(ctx, engine, {
       maxInFlight: c.MAX_IN_FLIGHT,
       maxDeliver: c.MAX_DELIVER,

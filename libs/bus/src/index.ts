@@ -4,6 +4,7 @@ export { consume, subscribeOrdered, replicaConsumerName, type ConsumeOptions, ty
 export { HeldDelivery, type HeldDeliveryOptions } from './working';
 export { LoopGapWatch } from './loop-gaps';
 export { BusError, PermanentError, DeliveryLost, isRetryable, errorCode, inPlaceRetryDelayMs } from './errors';
+export { PublishPipeline } from './publish-pipeline';
 export { KeyedExecutor, type KeyedExecutorStats } from './keyed-executor';
 export { PartitionLeases, type PartitionLeasesOptions, type LeaseCallbacks } from './leases';
 export {

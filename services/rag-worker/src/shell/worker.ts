@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@nats-io/jetstream';
-import { PermanentError, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
+import { PermanentError, PublishPipeline, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { STREAMS, decodeCommandOf, isContractError, subjects, type Command, type TurnContext } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import { sessionLogger } from '@switchboard/telemetry';
@@ -108,7 +108,8 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     const signal = linked.signal;
     inFlight.inc();
     const t0 = performance.now();
-    let published = 0;
+    // The turn's events go out back to back, acks awaited together (before the query is acked).
+    const out = new PublishPipeline();
     let result: AnswerResult | undefined;
     try {
       const answers = engine.answer({
@@ -125,13 +126,13 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
           // this replica (the clock is read too: a busy event loop may fire the timer late).
           if (Date.now() >= deadlineAt) expire();
           signal.throwIfAborted();
-          await bus.publishEvent(event);
-          published++;
+          await out.send(() => bus.publishEvent(event));
         }
         if (ev.type === 'partial' && ev.index === 0) latency.observe({ stage: 'first_partial' }, performance.now() - t0);
         if (ev.type === 'final') result = ev.result;
       }
       if (!result) throw new Error('answer stream ended without a final result');
+      await out.drain();
       const totalMs = performance.now() - t0;
       latency.observe({ stage: 'final' }, totalMs);
       answered.inc({ intent: result.intent });
@@ -143,7 +144,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
           clarify: result.clarify,
           escalate: result.escalate,
           provider: result.provider,
-          partials: published,
+          partials: out.sent,
           engineMs: Math.round(result.timings.totalMs * 100) / 100,
           handledMs: Math.round(totalMs * 100) / 100,
           transcript: { caller: q.text, agent: result.text },
@@ -153,12 +154,12 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
     } catch (err) {
       if (turn.signal.aborted) {
         cancelled.inc({ reason: 'cancel' });
-        qlog.info({ published, reason: (turn.signal.reason as Error).message }, 'query cancelled; nothing more is published for the turn');
+        qlog.info({ published: out.sent, reason: (turn.signal.reason as Error).message }, 'query cancelled; nothing more is published for the turn');
         return;
       }
       if (deadline.signal.aborted) {
         cancelled.inc({ reason: 'deadline' });
-        qlog.warn({ published, budgetMs }, 'query deadline passed; nothing more is published for the turn');
+        qlog.warn({ published: out.sent, budgetMs }, 'query deadline passed; nothing more is published for the turn');
         return;
       }
       if (shutdown.signal.aborted) {
@@ -167,7 +168,7 @@ export async function createRagWorker(ctx: ServiceContext<unknown>, engine: RagE
         // when ack_wait may have passed (stalled): the nak would take it from its new holder.
         if (h.owned()) msg.nak();
         handedBack.inc();
-        qlog.info({ published }, 'query handed back: this replica is stopping');
+        qlog.info({ published: out.sent }, 'query handed back: this replica is stopping');
         return;
       }
       await fail(err, ref, h, qlog);

@@ -66,8 +66,11 @@ export const SttAdapterConfigSchema = z.object({
    * The final search pass starts after this much of the hangover (0 = at its end): it takes
    * 70–230 ms here, so the final is ready when the hangover ends. Speech resuming within the
    * hangover drops that pass and decodes the utterance again (CPU spent only on pauses).
+   * 120 rather than 160: with two calls ending together the pass took 100–150 ms and the
+   * complete-text end (220) waited for it (bench/e2e, 2 calls: hangover hop p50 265–271 → 238–248
+   * ms; 100 gave 226–233 with longer passes and more of them dropped on pauses).
    */
-  STT_EARLY_FINAL_MS: int(0, 5000).default(160),
+  STT_EARLY_FINAL_MS: int(0, 5000).default(120),
   /**
    * An utterance whose early final reads complete (it does not end on "and", "the", "my", …)
    * ends after this much silence instead of the whole hangover (0 = off). Voice-to-voice from

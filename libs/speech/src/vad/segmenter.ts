@@ -162,14 +162,16 @@ export function stepSegmenter(
 
   const peakDb = frame.energyDb === undefined ? state.peakDb : Math.max(state.peakDb, frame.energyDb);
   const quiet = config.quietReleaseDb > 0 && frame.energyDb !== undefined && frame.energyDb <= peakDb - config.quietReleaseDb;
-  if (!quiet && frame.probability >= config.threshold) {
-    return { state: { ...state, peakDb, lastSpeechEndMs: frameEnd, silenceMs: 0 }, events: [] };
-  }
+  // Speech by Silero's rating dates the end of the utterance (its reported boundary stays Silero's);
+  // a quiet frame still counts towards the hangover.
+  const speech = frame.probability >= config.threshold;
+  if (speech && !quiet) return { state: { ...state, peakDb, lastSpeechEndMs: frameEnd, silenceMs: 0 }, events: [] };
+  const lastSpeechEndMs = speech ? frameEnd : state.lastSpeechEndMs;
   // Between the two thresholds: neither extends the speech nor counts as silence.
   if (!quiet && frame.probability >= config.negativeThreshold) return { state: { ...state, peakDb }, events: [] };
   const silenceMs = state.silenceMs + config.frameMs;
-  if (silenceMs < config.hangoverMs) return { state: { ...state, peakDb, silenceMs }, events: [] };
-  return { state: { kind: 'silence', candidate: null, floor }, events: [endEvent(state.startMs, state.lastSpeechEndMs, config)] };
+  if (silenceMs < config.hangoverMs) return { state: { ...state, peakDb, lastSpeechEndMs, silenceMs }, events: [] };
+  return { state: { kind: 'silence', candidate: null, floor }, events: [endEvent(state.startMs, lastSpeechEndMs, config)] };
 }
 
 function confirmOrWait(

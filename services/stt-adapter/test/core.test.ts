@@ -1,4 +1,5 @@
 // Pure parts, no engines and no NATS: frame ordering, mic memory, event ids.
+import { decodersOf } from '../src/host/worker-host';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newSessionId } from '@switchboard/contracts';
@@ -97,4 +98,12 @@ test('transcripts lose filler tokens and alternate-pronunciation marks', () => {
 test('readsComplete: an utterance ending on a word a sentence goes on from is not complete', () => {
   for (const t of ['hello world', 'how do i reset my password', 'stop', 'what are your opening hours']) assert.equal(readsComplete(t), true, t);
   for (const t of ['', 'i want to check my', 'my order and', 'can you tell me about the', 'um', 'i want']) assert.equal(readsComplete(t), false, t);
+});
+
+test('the decoder pool is split between recognizer workers as evenly as it goes, at least one each', () => {
+  const split = (pool: number, workers: number): number[] => Array.from({ length: workers }, (_, i) => decodersOf(pool, workers, i));
+  assert.deepEqual(split(4, 3), [2, 1, 1], 'the pool total is kept (was ceil: 2 each, 6 decoders)');
+  assert.deepEqual(split(4, 2), [2, 2]);
+  assert.deepEqual(split(4, 4), [1, 1, 1, 1]);
+  assert.deepEqual(split(2, 3), [1, 1, 1], 'a worker never has none');
 });

@@ -23,9 +23,19 @@ interface Remote {
 interface Slot {
   readonly worker: Worker;
   readonly sessions: Map<string, Remote>;
+  /** Decoders this worker holds (its share of STT_POOL_MAX). */
+  readonly decoders: number;
   decodersInUse: number;
   alive: boolean;
 }
+
+/** Worker i's share of the decoder pool: the pool split as evenly as it goes, at least one each. */
+export function decodersOf(pool: number, workers: number, i: number): number {
+  return Math.max(1, Math.floor(pool / workers) + (i < pool % workers ? 1 : 0));
+}
+
+/** Sessions per decoder, after one more opens there: new sessions go where it is lowest. */
+const load = (s: Slot): number => (s.sessions.size + 1) / s.decoders;
 
 /** The worker runs TypeScript source like the rest of the service: register tsx in it first. */
 function bootstrap(): string {
@@ -78,9 +88,9 @@ export async function createWorkerHost(
 
   async function startOne(i: number): Promise<Slot> {
     // The decoder pool is split between workers (each decoder holds ~130 MB).
-    const perWorker = { ...config, STT_POOL_MAX: Math.max(1, Math.ceil(config.STT_POOL_MAX / workers)) };
+    const perWorker = { ...config, STT_POOL_MAX: decodersOf(config.STT_POOL_MAX, workers, i) };
     const worker = new Worker(bootstrap(), { eval: true, workerData: { config: perWorker, settings }, name: `stt-recognizer-${i}` });
-    const slot: Slot = { worker, sessions: new Map(), decodersInUse: 0, alive: true };
+    const slot: Slot = { worker, sessions: new Map(), decoders: perWorker.STT_POOL_MAX, decodersInUse: 0, alive: true };
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new SttStartupError('ENGINE_INIT_FAILED', `recognizer worker ${i} did not start within ${START_BUDGET_MS} ms`)), START_BUDGET_MS);
       const first = (m: FromWorker): void => {
@@ -130,7 +140,7 @@ export async function createWorkerHost(
     kind: 'worker',
     open(o: OpenSession): HostedSession {
       const live = slots.filter((s) => s.alive);
-      const slot = live.reduce((a, b) => (b.sessions.size < a.sessions.size ? b : a), live[0] ?? slots[0]!);
+      const slot = live.reduce((a, b) => (load(b) < load(a) ? b : a), live[0] ?? slots[0]!);
       const remote: Remote = { open: o, pending: 0, state: { mic: o.mic, speaking: false, decoding: false } };
       const id = o.sessionId;
       slot.sessions.set(id, remote);

@@ -35,7 +35,7 @@ export const SttAdapterConfigSchema = z.object({
    * Worker threads running VAD + STT (0 = on the main thread). Decoding is synchronous CPU work;
    * off the main thread it cannot delay NATS I/O or lease renewals (on it, leases were lost).
    * STT_POOL_MAX is split between workers (at least one decoder each) and a session opens on the
-   * worker with the fewest sessions per decoder.
+   * worker with the fewest sessions (ties: more decoders).
    * Default: one more than the cores, at least 3. A worker runs its sessions' decoding to
    * completion one frame at a time, so a session sharing a worker waits behind the other's
    * frames: a 20 ms frame took 15–220 ms and an utterance's first 18 frames 50–220 ms with three

@@ -1,5 +1,5 @@
 // Pure parts, no engines and no NATS: frame ordering, mic memory, event ids.
-import { decodersOf } from '../src/host/worker-host';
+import { decodersOf, leastLoaded } from '../src/host/worker-host';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newSessionId } from '@switchboard/contracts';
@@ -106,4 +106,17 @@ test('the decoder pool is split between recognizer workers as evenly as it goes,
   assert.deepEqual(split(4, 2), [2, 2]);
   assert.deepEqual(split(4, 4), [1, 1, 1, 1]);
   assert.deepEqual(split(2, 3), [1, 1, 1], 'a worker never has none');
+});
+
+test('a new session opens on the worker with the fewest sessions, then the most decoders', () => {
+  // Pool 4 over 3 workers (2/1/1): three calls land on three threads, the fourth beside the 2-decoder one.
+  const workers = [0, 1, 2].map((i) => ({ i, sessions: 0, decoders: decodersOf(4, 3, i) }));
+  const placed: number[] = [];
+  for (let call = 0; call < 4; call++) {
+    const w = leastLoaded(workers)!;
+    w.sessions++;
+    placed.push(w.i);
+  }
+  assert.deepEqual(placed, [0, 1, 2, 0]);
+  assert.equal(leastLoaded([]), undefined);
 });

@@ -34,8 +34,18 @@ export function decodersOf(pool: number, workers: number, i: number): number {
   return Math.max(1, Math.floor(pool / workers) + (i < pool % workers ? 1 : 0));
 }
 
-/** Sessions per decoder, after one more opens there: new sessions go where it is lowest. */
-const load = (s: Slot): number => (s.sessions.size + 1) / s.decoders;
+/**
+ * Where a new session opens: the worker with the fewest sessions (each speaking call on a thread of
+ * its own is the point of having several), then the one with more decoders. Ranking by sessions
+ * per decoder instead put the first two calls on the same worker when the pool split 2/1/1.
+ */
+export function leastLoaded<T extends { readonly sessions: number; readonly decoders: number }>(slots: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const s of slots) {
+    if (!best || s.sessions < best.sessions || (s.sessions === best.sessions && s.decoders > best.decoders)) best = s;
+  }
+  return best;
+}
 
 /** The worker runs TypeScript source like the rest of the service: register tsx in it first. */
 function bootstrap(): string {
@@ -140,7 +150,7 @@ export async function createWorkerHost(
     kind: 'worker',
     open(o: OpenSession): HostedSession {
       const live = slots.filter((s) => s.alive);
-      const slot = live.reduce((a, b) => (load(b) < load(a) ? b : a), live[0] ?? slots[0]!);
+      const slot = leastLoaded(live.map((s) => ({ slot: s, sessions: s.sessions.size, decoders: s.decoders })))?.slot ?? slots[0]!;
       const remote: Remote = { open: o, pending: 0, state: { mic: o.mic, speaking: false, decoding: false } };
       const id = o.sessionId;
       slot.sessions.set(id, remote);

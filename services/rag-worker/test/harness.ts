@@ -9,6 +9,20 @@ import { STREAMS, decodeEvent, makeCommand, subjects, type Event, type TurnConte
 import { createLogger } from '@switchboard/telemetry';
 import { eventually } from '@switchboard/testkit';
 
+/** A rag-worker replica's environment on the test's nats-server (`extra` overrides). */
+export const baseEnv = (url: string, replica: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  NATS_URL: url,
+  HTTP_PORT: '0',
+  HTTP_HOST: '127.0.0.1',
+  PARTITIONS: '16',
+  REPLICA_ID: replica,
+  KB_WATCH: '0',
+  LOG_LEVEL: 'info',
+  RETRY_BACKOFF_MS: '100,200',
+  SHUTDOWN_BUDGET_MS: '20000',
+  ...extra,
+});
+
 export async function producerBus(url: string): Promise<Bus> {
   const bus = await Bus.connect({ servers: url, service: 'test-producer', log: createLogger({ service: 'test-producer', level: 'warn' }), partitions: 16 });
   await provision(bus.nc, bus.jsm, { leaseTtlMs: 1000 });

@@ -9,20 +9,8 @@ import { STREAMS, decodeCommand, encodeCommand, newSessionId, newTurnId, subject
 import { startService, type RunningService } from '@switchboard/runtime';
 import { captureLogs, eventually, sleep, startNatsServer, type LogCapture, type NatsServerHandle } from '@switchboard/testkit';
 import { cancelConsumerName, ragWorkerService } from '../src/index';
-import { EventRecorder, FakeLlm, contextOf, metricValue, producerBus, queryCommand, sendCancel, sendQuery } from './harness';
+import { EventRecorder, FakeLlm, baseEnv, contextOf, metricValue, producerBus, queryCommand, sendCancel, sendQuery } from './harness';
 
-const baseEnv = (url: string, replica: string, extra: Record<string, string> = {}): Record<string, string> => ({
-  NATS_URL: url,
-  HTTP_PORT: '0',
-  HTTP_HOST: '127.0.0.1',
-  PARTITIONS: '16',
-  REPLICA_ID: replica,
-  KB_WATCH: '0',
-  LOG_LEVEL: 'info',
-  RETRY_BACKOFF_MS: '100,200',
-  SHUTDOWN_BUDGET_MS: '20000',
-  ...extra,
-});
 
 const answeredBy = (logs: LogCapture, commandId: string): boolean => logs.lines.some((l) => l['msg'] === 'query answered' && l['commandId'] === commandId);
 

@@ -9,6 +9,7 @@ import { RagWorkerConfigSchema, WARMUP_PHRASES, createRagEngine, ragWorkerServic
 import type { AnswerQuery, AnswerResult, RagEngine } from '../src/index';
 import { loadEvalSet } from '../src/eval/evaluate';
 import { collect } from './helpers';
+import { baseEnv } from './harness';
 
 /** The engine with its answer() counted: every query, and how many streams reached their final event. */
 function spied(engine: RagEngine, delayMs = 0) {
@@ -105,16 +106,7 @@ describe('the service warms its engine before it reports ready', () => {
   after(async () => {
     await server?.stop();
   });
-  const env = (replica: string, extra: Record<string, string>) => ({
-    NATS_URL: server.url,
-    HTTP_PORT: '0',
-    HTTP_HOST: '127.0.0.1',
-    PARTITIONS: '16',
-    REPLICA_ID: replica,
-    KB_WATCH: '0',
-    LOG_LEVEL: 'info',
-    ...extra,
-  });
+  const env = (replica: string, extra: Record<string, string>) => baseEnv(server.url, replica, extra);
 
   test('RAG_WARMUP_QUERIES defaults to 32, and the budget to 1.5 s', () => {
     const c = RagWorkerConfigSchema.parse({});

@@ -1,5 +1,4 @@
-// Pure parts, no engines and no NATS: frame ordering, mic memory, event ids.
-import { decodersOf, leastLoaded } from '../src/host/worker-host';
+// Pure parts, no engines and no NATS: frame ordering, mic memory, event ids, recognizer worker placement.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newSessionId } from '@switchboard/contracts';
@@ -7,6 +6,7 @@ import { FrameSequencer, type SeqFrame } from '../src/core/frame-sequencer';
 import { MicMemory } from '../src/core/mic-memory';
 import { cleanTranscript, readsComplete } from '../src/core/session-recognizer';
 import { eventIds, toBusEvent, utteranceOfEventId } from '../src/core/to-events';
+import { decodersOf, leastLoaded } from '../src/host/worker-host';
 
 const f = (seq: number): SeqFrame => ({ seq, audioMs: seq * 20, samples: new Int16Array(320).fill(seq) });
 const seqs = (r: { frames: readonly { seq: number }[] }) => r.frames.map((x) => x.seq);

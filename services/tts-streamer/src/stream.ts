@@ -82,8 +82,11 @@ export interface StreamOptions {
   emit(frame: OutFrame): void;
   /** Called once, right after the first frame went out. */
   onFirstFrame?(at: number): void;
-  /** Frames before this one are not sent (they went out from another replica that died). */
-  startSeq?: number;
+  /**
+   * Frames before this one are not sent (they went out from another replica that died). A
+   * function is read when the first frame is due, so it may be settled while the engine synthesizes.
+   */
+  startSeq?: number | (() => number);
   /**
    * A frame this late means the process was frozen (SIGSTOP, a stalled VM) long enough for the
    * speak to be redelivered to another replica, which continues the utterance: stop sending.
@@ -110,9 +113,10 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
   // whether it is the last.
   let held: Int16Array | undefined;
   let frozen = false;
+  const startSeqOf = (): number => (typeof opts.startSeq === 'function' ? opts.startSeq() : (opts.startSeq ?? 0));
 
   async function send(pcm: Int16Array, last: boolean): Promise<boolean> {
-    if (seq < (opts.startSeq ?? 0)) {
+    if (seq < startSeqOf()) {
       seq++;
       return !signal.aborted;
     }
@@ -163,7 +167,7 @@ export async function streamFrames(chunks: AsyncIterable<Int16Array>, opts: Stre
   // between its last audio frame and the end marker, or this synthesis came out a frame shorter).
   // The end still needs its last frame, or playback never ends (found by the 100-kill run: the call
   // waited for its playback timeout). A silent frame after the last one sent carries it.
-  const startSeq = opts.startSeq ?? 0;
+  const startSeq = startSeqOf();
   if (startSeq > 0 && firstFrameAt === undefined) {
     seq = Math.max(seq, startSeq);
     if (!(await send(new Int16Array(splitter.frameSamples), true))) return result(true);

@@ -9,12 +9,12 @@ import { DeliveryLost, consume, replicaConsumerName, durableConsumer, fanOutCons
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
 import type { TtsNote, TtsProvider } from '@switchboard/speech';
-import { sessionLogger } from '@switchboard/telemetry';
+import { sessionLogger, type Logger } from '@switchboard/telemetry';
 import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
-import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame } from './session-audio';
-import { streamFrames } from './stream';
+import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame, type Resume } from './session-audio';
+import { FRAME_MS, streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
   aheadMs: number;
@@ -86,6 +86,16 @@ const concat = (chunks: readonly Int16Array[]): Int16Array => {
   }
   return out;
 };
+
+/** This speak went out before (all of it, or until it was cut or superseded): it is not spoken again. */
+class NotSpokenAgain extends Error {
+  constructor(
+    readonly resume: Exclude<Resume, { readonly from: number }>,
+    readonly last: LastFrame | undefined | 'unreadable',
+  ) {
+    super('speak went out before; not spoken again');
+  }
+}
 
 /** Holds the first chunk back until `gate` resolves (the gate runs while the engine synthesizes). */
 async function* after(gate: Promise<unknown>, source: AsyncIterable<Int16Array>): AsyncGenerator<Int16Array> {
@@ -170,13 +180,26 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   /** A cancelled utterance has no last frame: its frames just stop. */
   const finished = (sessionId: string, f: LastFrame): boolean => f.last || cancels.isCancelled({ sessionId, turnId: f.turnId, speakId: f.speakId });
 
+  /** A delivery of a speak that went out before (all of it, or until it was cut): nothing is spoken again. */
+  async function reportNotSpokenAgain(ref: SpeakRef, e: NotSpokenAgain, slog: Logger): Promise<void> {
+    const r = e.resume;
+    const audioMs = 'done' in r && e.last && e.last !== 'unreadable' ? (e.last.seq + 1) * FRAME_MS : 0;
+    const outcome = 'done' in r ? 'already_spoken' : 'superseded' in r ? 'superseded' : 'resume_unknown';
+    utterances.inc({ outcome });
+    if (outcome === 'resume_unknown') slog.warn({ resume: outcome, unreadable: e.last === 'unreadable' }, 'redelivered speak had started but its frames cannot be read: reported cut, not spoken again from the start');
+    else slog.info({ resume: outcome }, 'redelivered speak not spoken again');
+    if ('done' in r) await bus.publishEvent(ttsStarted(ref, 0));
+    const cut = !('done' in r);
+    await bus.publishEvent(ttsDone(ref, audioMs, cut, cut ? { reason: outcome } : {}));
+  }
+
   async function speakOnce(cmd: Command, msg: JsMsg, h: HandlerContext): Promise<void> {
     // From when this replica took it, not when its handler began: frozen while it waited behind the
     // session's previous speak counts too (the pipeline slow-consumer run's turn_92 streamed twice).
     const takenAt = h.heldSince;
     const s = cmd.ttsSpeak!;
     const ref: SpeakRef = { commandId: cmd.commandId, sessionId: cmd.sessionId, turnId: s.turnId || cmd.correlationId, speakId: s.speakId, kind: s.kind };
-    const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount });
+    const slog = sessionLogger(log, cmd.sessionId, { turnId: ref.turnId, speakId: ref.speakId, commandId: cmd.commandId, delivery: h.deliveryCount, streamSeq: h.seq });
     // Not started yet and this replica is stopping: hand it back for another replica.
     if (h.signal.aborted || state !== 'running') throw new ShuttingDown('tts-streamer is stopping');
     // Read after this replica was stalled past ack_wait (the server sent it meanwhile): another
@@ -204,28 +227,19 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       await bus.publishEvent(ttsDone(ref, 0, true, { reason: 'cancelled_before_start' }));
       return;
     }
-    // Redelivered (its replica died, or an ack was lost): continue after the last frame that
-    // went out, never from the start again.
+    // Where this delivery starts, read from the streams on every delivery, not only when the
+    // delivery count says "redelivered": nats-server 2.9.10 hands some redeliveries out with a
+    // count of 1 (nats-server#5305/#5338, fixed in 2.10.14; a CI run had a speak cut by kill -9
+    // spoken again from frame 0 by the next replica). The reads run while the engine synthesizes
+    // the first sentence, and no frame goes out before they answer.
     let startSeq = 0;
-    if (h.deliveryCount > 1) {
+    const where = (async () => {
       const [last, started] = await Promise.all([readLastForResume(ref.sessionId, live.signal), startedBefore(ref.sessionId, cmd.commandId)]);
       const r = resumeOf(last, ref.speakId, started);
-      if ('done' in r || 'superseded' in r || 'unknown' in r) {
-        cancels.end(live);
-        const audioMs = 'done' in r && last && last !== 'unreadable' ? (last.seq + 1) * 20 : 0;
-        const outcome = 'done' in r ? 'already_spoken' : 'superseded' in r ? 'superseded' : 'resume_unknown';
-        utterances.inc({ outcome });
-        if (outcome === 'resume_unknown') slog.warn({ resume: outcome, unreadable: last === 'unreadable' }, 'redelivered speak had started but its frames cannot be read: reported cut, not spoken again from the start');
-        else slog.info({ resume: outcome }, 'redelivered speak not spoken again');
-        if ('done' in r) await bus.publishEvent(ttsStarted(ref, 0));
-        const cut = !('done' in r);
-        await bus.publishEvent(ttsDone(ref, audioMs, cut, cut ? { reason: outcome } : {}));
-        spoken.add(cmd.commandId);
-        return;
-      }
+      if (!('from' in r)) throw new NotSpokenAgain(r, last);
       startSeq = r.from;
       if (startSeq > 0) slog.info({ startSeq }, 'redelivered speak resumes after the frames already sent');
-    }
+    })();
     // One utterance of a call at a time across replicas: wait for another replica's to end.
     const turnToSpeak = waitForTurnToSpeak(() => readLast(ref.sessionId), ref.speakId, {
       stallMs: opts.sessionStallMs,
@@ -234,6 +248,8 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       signal: live.signal,
       finished: (f) => finished(ref.sessionId, f),
     }).catch(() => 0);
+    const gate = Promise.all([where, turnToSpeak]);
+    gate.catch(() => undefined); // awaited with the first chunk; a speak with nothing to say never asks
     inFlight.inc();
     const handledAt = performance.now();
     let framesSent = 0;
@@ -248,7 +264,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         text = cached.text;
         cacheHits.inc({ key });
         slog.debug({ cacheKey: key, textDiffers: s.text !== '' && s.text !== cached.text }, 'served from cache');
-        chunks = after(turnToSpeak, cachedChunks(cached.pcm));
+        chunks = after(gate, cachedChunks(cached.pcm));
       } else {
         if (key) cacheMisses.inc({ key });
         const limited = limitText(s.text, opts.maxTextChars);
@@ -273,7 +289,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
           }
         };
         collected = key ? [] : undefined;
-        chunks = after(turnToSpeak, collected ? collecting(timed(), collected) : timed());
+        chunks = after(gate, collected ? collecting(timed(), collected) : timed());
       }
       // Skipped text rides along in event metadata (verbatim, capped), so the call's timeline
       // shows what was not said.
@@ -285,7 +301,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         sampleRate: provider.sampleRate,
         aheadMs: opts.aheadMs,
         signal: live.signal,
-        startSeq,
+        startSeq: () => startSeq,
         // Frozen for half the ack_wait: hand it back while that is still safe (see below).
         maxLateMs: h.ackWaitMs / 2,
         stillOwned: () => h.owned() && loopGaps.maxGapSince(takenAt) < h.ackWaitMs / 2,
@@ -354,6 +370,11 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       }
       spoken.add(cmd.commandId);
     } catch (err) {
+      if (err instanceof NotSpokenAgain) {
+        await reportNotSpokenAgain(ref, err, slog);
+        spoken.add(cmd.commandId);
+        return;
+      }
       if (err instanceof DeliveryLost) {
         slog.warn({ framesSent, err: err.message }, 'speak no longer this replica\'s (ack_wait passed while frozen): stopped, left to the server');
         throw err;

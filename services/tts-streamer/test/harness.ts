@@ -13,6 +13,7 @@ import {
   newId,
   subjects,
   type AudioFrame,
+  type Command,
   type Event,
 } from '@switchboard/contracts';
 import type { TtsProvider, TtsSynthesis } from '@switchboard/speech';
@@ -104,22 +105,29 @@ export interface SpeakInit {
 }
 
 /** Publishes TTS_SPEAK as the orchestrator does; returns the ids and the command timestamp. */
-export async function speak(bus: Bus, init: SpeakInit): Promise<{ commandId: string; turnId: string; speakId: string; timestamp: number }> {
+export async function speak(bus: Bus, init: SpeakInit): Promise<{ commandId: string; turnId: string; speakId: string; timestamp: number; command: Command }> {
   const turnId = init.turnId ?? newId('turn');
   const speakId = init.speakId ?? `${turnId}:answer`;
   const commandId = newId('cmd');
   const timestamp = init.timestamp ?? Date.now();
-  await bus.publishCommand(
-    'tts',
-    makeCommand('TTS_SPEAK', { sessionId: init.sessionId, source: 'test', commandId, correlationId: turnId, timestamp }, {
-      turnId,
-      speakId,
-      text: init.text ?? '',
-      kind: init.kind ?? SpeakKind.SPEAK_KIND_ANSWER,
-      cacheKey: init.cacheKey ?? '',
-    }),
-  );
-  return { commandId, turnId, speakId, timestamp };
+  const command = makeCommand('TTS_SPEAK', { sessionId: init.sessionId, source: 'test', commandId, correlationId: turnId, timestamp }, {
+    turnId,
+    speakId,
+    text: init.text ?? '',
+    kind: init.kind ?? SpeakKind.SPEAK_KIND_ANSWER,
+    cacheKey: init.cacheKey ?? '',
+  });
+  await bus.publishCommand('tts', command);
+  return { commandId, turnId, speakId, timestamp, command };
+}
+
+/**
+ * Stores a command again as a new stream message (another dedup id): the durable consumer hands it
+ * out with a delivery count of 1, as nats-server 2.9.10 does with some redeliveries
+ * (nats-server#5305/#5338).
+ */
+export async function publishAgain(bus: Bus, command: Command): Promise<void> {
+  await bus.publishCommand('tts', command, { msgId: `${command.commandId}:again` });
 }
 
 export async function cancel(bus: Bus, sessionId: string, turnId: string, speakId = '', reason = 'barge_in'): Promise<void> {

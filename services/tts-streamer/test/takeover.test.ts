@@ -1,12 +1,13 @@
 // A tts-streamer replica killed (kill -9) in the middle of an utterance: the speak goes to
 // another replica after the short ack_wait, which continues after the last frame that went out —
-// every frame of the utterance exactly once, one last frame, one TTS_DONE — and a later utterance
-// of the same call waits for the first to end instead of interleaving with it.
+// every frame of the utterance exactly once, one last frame, one TTS_DONE, also when the server
+// counts the redelivery as a first delivery — and a later utterance of the same call waits for the
+// first to end instead of interleaving with it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { STREAMS, newSessionId, subjects } from '@switchboard/contracts';
 import { eventually, sleep, type ChildHandle } from '@switchboard/testkit';
-import { cancel, speak, SpawnedReplicas } from './harness';
+import { cancel, publishAgain, speak, SpawnedReplicas } from './harness';
 
 const LONG = 'Thank you for waiting. Your order left our warehouse this morning and it should reach you within three working days. You will get a text message with the tracking link as soon as the courier has it.';
 
@@ -43,6 +44,27 @@ test('kill -9 mid-utterance: another replica continues after the last frame sent
   assert.equal(dones.length, 1);
   assert.equal(dones[0]!.ttsDone!.cancelled, false);
   assert.ok(b.lines.some((l) => l.includes('redelivered speak resumes after the frames already sent')), 'replica b says where it resumed');
+  await b.kill('SIGTERM');
+});
+
+test('a redelivery the server counts as a first delivery (nats-server 2.9.10) still continues after the last frame sent', async () => {
+  // nats-server 2.9.10 hands some redeliveries out with a delivery count of 1 (nats-server#5305,
+  // #5338); a CI run had the next replica speak a killed replica's utterance again from frame 0.
+  // The copy stored under another dedup id stands in for it: b already waits for work, so the copy
+  // (count 1) reaches it before the original's redelivery (count 2, after ack_wait).
+  const { replica: a, sessionId, cmd } = await streaming('tts-count1-a', 40);
+  const b = await replica('tts-count1-b');
+  await a.kill('SIGKILL');
+  const cut = sut.audio.of(sessionId, cmd.speakId).length;
+  await publishAgain(sut.bus, cmd.command);
+  await sut.done(sessionId, cmd.speakId);
+  await sleep(300); // a frame sent after TTS_DONE (the original's redelivery spoken again) would show here
+  const seqs = sut.seqsOf(sessionId, cmd.speakId);
+  assert.ok(seqs.length > cut, `replica b sent the rest (${seqs.length} frames, ${cut} before the kill)`);
+  assert.deepEqual(seqs, seqs.map((_, i) => i), 'every frame once, in order: nothing repeated, nothing missing');
+  assert.equal(sut.audio.of(sessionId, cmd.speakId).filter((f) => f.frame.last).length, 1, 'one last frame');
+  const resumed = b.lines.filter((l) => l.includes('redelivered speak resumes after the frames already sent'));
+  assert.ok(resumed.some((l) => l.includes('"delivery":1')), `b resumed the copy it was given as a first delivery: ${resumed.join(' | ') || 'no resume logged'}`);
   await b.kill('SIGTERM');
 });
 

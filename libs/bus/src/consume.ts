@@ -108,6 +108,8 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
   // Callback delivery: the message is dispatched in the same tick it arrives (an async iterator
   // adds a hop per message). In-flight work is bounded by the consumer's max_ack_pending on the
   // server (we ack only when done) and by the executor's slots.
+  /** Acks written whose confirmation has not come back yet. */
+  const acking = new Set<Promise<void>>();
   let resolveDone!: () => void;
   const loopDone = new Promise<void>((r) => (resolveDone = r));
   const messages: ConsumerMessages = await consumer.consume({
@@ -185,10 +187,16 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
         parent,
         attributes: { 'messaging.system': 'nats', 'messaging.destination': msg.subject, 'messaging.message.sequence': msg.seq },
       });
-      await msg.ackAck({ timeout: 5_000 }).catch((err: unknown) => {
-        // The ack may be lost; a redelivery is handled idempotently by the handler's own dedup.
-        log.warn({ seq: msg.seq, err: (err as Error).message }, 'ack not confirmed');
-      });
+      // The ack is written now; its confirmation is not waited for, so the key is free for its next
+      // message at once (an orchestrator session's RAG_ANSWER_READY waited one server round trip
+      // per INTENT/PARTIAL queued before it). A lost ack means a redelivery, which every handler
+      // dedups; stop() waits for the confirmations still out.
+      const confirmed = msg.ackAck({ timeout: 5_000 }).then(
+        () => undefined,
+        (err: unknown) => log.warn({ seq: msg.seq, err: (err as Error).message }, 'ack not confirmed'),
+      );
+      acking.add(confirmed);
+      void confirmed.finally(() => acking.delete(confirmed));
       counts.handled++;
       handledTotal?.inc({ consumer: opts.consumer, outcome: 'acked' });
     } catch (err) {
@@ -247,6 +255,7 @@ export async function consume<T>(bus: Bus, opts: ConsumeOptions<T>): Promise<Con
         await messages.close().catch(() => undefined);
         await done;
         await executor.idle();
+        await Promise.all(acking);
       })();
       return stopping;
     },

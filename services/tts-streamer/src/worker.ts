@@ -59,8 +59,13 @@ function decodeOf(type: 'TTS_SPEAK' | 'TTS_CANCEL'): (m: JsMsg) => Command {
   return (m) => decode(m.data, m.subject);
 }
 
-/** Drops leading near-silence (below about −40 dBFS), keeping `keepMs` before the onset. */
-export function trimLeadingSilence(pcm: Int16Array, sampleRate: number, threshold = 330, keepMs = 20): Int16Array {
+/**
+ * Drops leading near-silence (below about −40 dBFS), keeping `keepMs` before the onset. 5 ms, not
+ * 20: flite's first loud sample comes 0–38 ms before the sound is audible (RMS −34 dBFS), so each
+ * kept millisecond before it is a millisecond the caller waits (8 flite slt replies, 2026-12-06:
+ * the 20 ms before the onset peaked at 200–325, under −40 dBFS).
+ */
+export function trimLeadingSilence(pcm: Int16Array, sampleRate: number, threshold = 330, keepMs = 5): Int16Array {
   let i = 0;
   while (i < pcm.length && Math.abs(pcm[i]!) < threshold) i++;
   if (i >= pcm.length) return pcm; // all quiet: leave it alone

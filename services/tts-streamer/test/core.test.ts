@@ -269,13 +269,13 @@ test('config: defaults, cache texts as JSON, bad values name the variable', () =
   }
 });
 
-test('leading silence of an utterance is trimmed, keeping 20 ms before the onset', async () => {
+test('leading silence of an utterance is trimmed, keeping 5 ms before the onset', async () => {
   const { trimLeadingSilence } = await import('../src/worker');
   const pcm = new Int16Array(16000);
   pcm.fill(5, 0, 4000); // 250 ms of near-silence
   for (let i = 4000; i < 16000; i++) pcm[i] = i % 2 ? 8000 : -8000;
   const out = trimLeadingSilence(pcm, 16000);
-  assert.equal(out.length, 16000 - 4000 + 320);
+  assert.equal(out.length, 16000 - 4000 + 80);
   assert.equal(trimLeadingSilence(new Int16Array(100), 16000).length, 100, 'all-quiet audio is left alone');
 });
 

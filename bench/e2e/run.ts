@@ -47,6 +47,22 @@ function cpuTicks(pid: number): number {
   }
 }
 
+/** Machine-wide CPU ticks from /proc/stat: busy, idle (+iowait), steal (time the hypervisor gave our vCPUs to others). */
+function machineTicks(): { busy: number; idle: number; steal: number } {
+  const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = v.map(Number) as [number, number, number, number, number, number, number, number];
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+/** Shares of the machine's CPU time over a window, in % (busy + idle + steal = 100). */
+function machineShares(a: ReturnType<typeof machineTicks>, b: ReturnType<typeof machineTicks>): string {
+  const busy = b.busy - a.busy;
+  const idle = b.idle - a.idle;
+  const steal = b.steal - a.steal;
+  const all = busy + idle + steal || 1;
+  return `busy ${((busy / all) * 100).toFixed(0)} %, idle ${((idle / all) * 100).toFixed(0)} %, steal ${((steal / all) * 100).toFixed(1)} %`;
+}
+
 const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
 
 function pct(xs: number[], p: number): number {
@@ -169,8 +185,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000));
     const t0 = Date.now();
     const before = pids.map(cpuTicks);
+    const machineBefore = machineTicks();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const after = pids.map(cpuTicks);
+    const machine = machineShares(machineBefore, machineTicks());
     const elapsedS = (Date.now() - t0) / 1000;
     const cpu = pids.map((_, i) => ((after[i]! - before[i]!) / CLK_TCK / elapsedS) * 100);
 
@@ -245,6 +263,8 @@ async function main(): Promise<void> {
       'gateway (Node + worker) CPU % of a core per call': ((cpu.reduce((a, b) => a + b, 0)) / CALLS).toFixed(2),
       'goals (v2v p50 ≤ 450, p95 ≤ 650; barge-in p95 ≤ 150)': `v2v p50 ${pct(real, 50) <= 450 ? 'met' : 'missed'}, p95 ${pct(real, 95) <= 650 ? 'met' : 'missed'}; barge-in p95 ${pct(barge, 95) <= 150 ? 'met' : 'missed'}`,
       'state changes seen by pages': states,
+      // Steal is CPU our vCPUs were ready for but the host ran something else: a run with steal is slower for reasons outside the code.
+      'machine CPU over the measured window (2 cores)': machine,
       'load average (1/5/15 min) at start → end': `${loadStart} → ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
     };
     for (const [k, v] of Object.entries(summary)) console.log(`${k}: ${v}`);

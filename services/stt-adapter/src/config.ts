@@ -21,11 +21,14 @@ export const SttAdapterConfigSchema = z.object({
   STT_LM_DOMAIN: optionalPath.default(DEFAULT_MODEL_PATHS.domainLm),
   STT_LM_DOMAIN_WEIGHT: z.coerce.number().gt(0).lt(1).default(0.7),
   /**
-   * PocketSphinx's second (fwdflat) search pass over each finished utterance. 'off' makes the
-   * final pass ~3.5× cheaper (CPU ×0.28 over 186 utterances of three voices) for a little accuracy
-   * (WER 1.9 → 2.2 %, 6 of 186 transcripts differ): the pass is on the voice-to-voice path.
+   * PocketSphinx's second (fwdflat) search pass over each finished utterance. Off by default: it
+   * makes the final pass ~3.5× more expensive (CPU ×0.28 without it over 186 utterances of three
+   * voices) for a little accuracy (WER 2.2 → 1.9 %, 6 of 186 transcripts differ), and the pass is
+   * on the voice-to-voice path: with two calls on 2 cores the early pass missed the 220 ms
+   * complete-text end far more often with it (bench/e2e, 2 interleaved pairs: v2v p50 689 / 641 ms
+   * on, 470 / 434 off). 'on' where the recognizer has cores to spare.
    */
-  STT_SECOND_PASS: z.enum(['on', 'off']).default('on'),
+  STT_SECOND_PASS: z.enum(['on', 'off']).default('off'),
   /**
    * Concurrent utterances being decoded (each holds one ~130 MB decoder). All are built at
    * start-up, off the event loop: building one later would block every session for ~1-2 s.

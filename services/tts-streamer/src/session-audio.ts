@@ -80,17 +80,18 @@ export interface TurnToSpeakOptions {
 }
 
 /**
- * Waits while another utterance of the session is still streaming (its frames keep coming, its
- * last frame has not gone out, it was not cancelled), so two replicas never interleave one
- * call's audio. Returns
- * how long it waited.
+ * Waits while an utterance of the session is still streaming (its frames keep coming, its last
+ * frame has not gone out, it was not cancelled), so two replicas never interleave one call's
+ * audio: another utterance, or this same one from a replica that still streams it (nats-server
+ * 2.9.10 can hand a message out again while its first holder is alive; the caller then resumes
+ * after that replica's last frame, or finds it done). Returns how long it waited.
  */
-export async function waitForTurnToSpeak(read: () => Promise<LastFrame | undefined>, speakId: string, o: TurnToSpeakOptions): Promise<number> {
+export async function waitForTurnToSpeak(read: () => Promise<LastFrame | undefined>, o: TurnToSpeakOptions): Promise<number> {
   const now = o.now ?? Date.now;
   const t0 = now();
   for (;;) {
     const last = await read();
-    if (!last || last.speakId === speakId || last.last || o.finished(last)) return now() - t0;
+    if (!last || last.last || o.finished(last)) return now() - t0;
     if (now() - last.capturedAt >= o.stallMs) return now() - t0;
     if (now() - t0 >= o.budgetMs || o.signal.aborted) return now() - t0;
     await sleep(o.pollMs, o.signal);

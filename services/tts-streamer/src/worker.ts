@@ -232,28 +232,29 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
       await bus.publishEvent(ttsDone(ref, 0, true, { reason: 'cancelled_before_start' }));
       return;
     }
-    // Where this delivery starts, read from the streams on every delivery, not only when the
-    // delivery count says "redelivered": nats-server 2.9.10 hands some redeliveries out with a
-    // count of 1 (nats-server#5305/#5338, fixed in 2.10.14; a CI run had a speak cut by kill -9
-    // spoken again from frame 0 by the next replica). The reads run while the engine synthesizes
-    // the first sentence, and no frame goes out before they answer.
-    let startSeq = 0;
-    const where = (async () => {
-      const [last, started] = await Promise.all([readLastForResume(ref.sessionId, live.signal), startedBefore(ref.sessionId, cmd.commandId)]);
-      const r = resumeOf(last, ref.speakId, started);
-      if (!('from' in r)) throw new NotSpokenAgain(r, last);
-      startSeq = r.from;
-      if (startSeq > 0) slog.info({ startSeq }, 'redelivered speak resumes after the frames already sent');
-    })();
-    // One utterance of a call at a time across replicas: wait for another replica's to end.
-    const turnToSpeak = waitForTurnToSpeak(() => readLast(ref.sessionId), ref.speakId, {
+    // One utterance of a call at a time across replicas: wait until the session's latest frames
+    // end or stop — another utterance's, or this one's from a replica still streaming it (see below).
+    const turnToSpeak = waitForTurnToSpeak(() => readLast(ref.sessionId), {
       stallMs: opts.sessionStallMs,
       pollMs: 40,
       budgetMs: opts.speakMaxAgeMs,
       signal: live.signal,
       finished: (f) => finished(ref.sessionId, f),
     }).catch(() => 0);
-    const gate = Promise.all([where, turnToSpeak]);
+    // Then where this delivery starts, read from the streams on every delivery, not only when the
+    // delivery count says "redelivered": nats-server 2.9.10 hands some redeliveries out with a count
+    // of 1, and may hand a message out again while its first replica still streams it
+    // (nats-server#5305/#5338, fixed in 2.10.14; a CI run had a speak cut by kill -9 spoken again
+    // from frame 0 by the next replica). This runs while the engine synthesizes the first
+    // sentence, and no frame goes out before it answers.
+    let startSeq = 0;
+    const gate = turnToSpeak.then(async () => {
+      const [last, started] = await Promise.all([readLastForResume(ref.sessionId, live.signal), startedBefore(ref.sessionId, cmd.commandId)]);
+      const r = resumeOf(last, ref.speakId, started);
+      if (!('from' in r)) throw new NotSpokenAgain(r, last);
+      startSeq = r.from;
+      if (startSeq > 0) slog.info({ startSeq }, 'redelivered speak resumes after the frames already sent');
+    });
     gate.catch(() => undefined); // awaited with the first chunk; a speak with nothing to say never asks
     inFlight.inc();
     const handledAt = performance.now();

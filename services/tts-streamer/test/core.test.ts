@@ -18,7 +18,7 @@ import {
   type OutFrame,
 } from '@switchboard/tts-streamer';
 import { truncateCodePoints, ttsDone, ttsStarted } from '../src/events';
-import { resumeOf } from '../src/session-audio';
+import { resumeOf, waitForTurnToSpeak, type LastFrame } from '../src/session-audio';
 import { LoopGapWatch } from '@switchboard/bus';
 
 const ramp = (n: number, from = 0): Int16Array => Int16Array.from({ length: n }, (_, i) => ((from + i) % 30000) + 1);
@@ -317,4 +317,36 @@ test('a delivery no longer owned (the process was frozen before its first frame)
   assert.ok(watch.maxGapSince(t0) >= 300, `a 400 ms stall is seen (${Math.round(watch.maxGapSince(t0))} ms)`);
   assert.equal(watch.maxGapSince(performance.now() + 1), 0, 'gaps before the given time do not count');
   watch.stop();
+});
+
+test('turn to speak: waits while the session\'s latest frames keep coming — this utterance\'s from another replica too — and not after they end or stall', async () => {
+  // nats-server 2.9.10 can hand a speak out again while the replica that has it still streams it
+  // (nats-server#5305): the second holder must wait for that replica's last frame, not stream beside it.
+  let clock = 0;
+  const frame = (speakId: string, seq: number, last: boolean, capturedAt: number): LastFrame => ({ turnId: 't', speakId, seq, last, capturedAt });
+  const run = async (frames: Array<LastFrame | undefined>, finished: (f: LastFrame) => boolean = () => false): Promise<{ waited: number; reads: number }> => {
+    clock = 1_000;
+    let reads = 0;
+    const waited = await waitForTurnToSpeak(
+      async () => {
+        const f = frames[Math.min(reads, frames.length - 1)];
+        reads++;
+        clock += 40; // each poll
+        return f;
+      },
+      { stallMs: 1_500, pollMs: 0, budgetMs: 15_000, signal: new AbortController().signal, finished, now: () => clock },
+    );
+    return { waited, reads };
+  };
+  // This same speak, streamed elsewhere: fresh frames, then its last one.
+  const own = await run([frame('s1', 10, false, 1_000), frame('s1', 11, false, 1_040), frame('s1', 12, true, 1_080)]);
+  assert.equal(own.reads, 3, 'kept reading until the last frame of the utterance streaming elsewhere');
+  // Another utterance, cancelled: no last frame will come, it is over at once.
+  assert.equal((await run([frame('s0', 5, false, 1_000)], () => true)).reads, 1);
+  // Nothing in the stream, or the latest utterance already ended: no wait.
+  assert.equal((await run([undefined])).reads, 1);
+  assert.equal((await run([frame('s1', 40, true, 1_000)])).reads, 1);
+  // Frames that stopped coming (their replica died): waits only until they are stallMs old.
+  const stalled = await run([frame('s1', 10, false, 1_000)]);
+  assert.ok(stalled.waited >= 1_500 - 40 && stalled.waited <= 1_500 + 80, `stops waiting once the frames are stallMs old (waited ${stalled.waited} ms)`);
 });

@@ -19,13 +19,7 @@ export interface LastFrame {
 
 export type ReadLastFrame = (sessionId: string) => Promise<LastFrame | undefined>;
 
-export function lastFrameReader(bus: Bus): ReadLastFrame {
-  const strict = strictLastFrameReader(bus);
-  // Unreadable (no frame yet, the server busy): nothing is known, so nothing is held back.
-  return (sessionId) => strict(sessionId).catch(() => undefined);
-}
-
-/** Like lastFrameReader, but a failed read rejects instead of looking like "no frame yet". */
+/** The session's last frame; a failed read rejects (it is not "no frame yet"). */
 export function strictLastFrameReader(bus: Bus): ReadLastFrame {
   return async (sessionId) => {
     const m = await bus.jsm.streams.getMessage(STREAMS.audioOut, { last_by_subj: subjects.audioOut(sessionId) });
@@ -84,16 +78,21 @@ export interface TurnToSpeakOptions {
  * frame has not gone out, it was not cancelled), so two replicas never interleave one call's
  * audio: another utterance, or this same one from a replica that still streams it (nats-server
  * 2.9.10 can hand a message out again while its first holder is alive; the caller then resumes
- * after that replica's last frame, or finds it done). Returns how long it waited.
+ * after that replica's last frame, or finds it done). An unreadable frame holds nothing back.
+ * Returns how long it waited and the frame it read last, which the resume decision uses.
  */
-export async function waitForTurnToSpeak(read: () => Promise<LastFrame | undefined>, o: TurnToSpeakOptions): Promise<number> {
+export async function waitForTurnToSpeak(
+  read: () => Promise<LastFrame | undefined | 'unreadable'>,
+  o: TurnToSpeakOptions,
+): Promise<{ waitedMs: number; last: LastFrame | undefined | 'unreadable' }> {
   const now = o.now ?? Date.now;
   const t0 = now();
   for (;;) {
     const last = await read();
-    if (!last || last.last || o.finished(last)) return now() - t0;
-    if (now() - last.capturedAt >= o.stallMs) return now() - t0;
-    if (now() - t0 >= o.budgetMs || o.signal.aborted) return now() - t0;
+    const done = (): { waitedMs: number; last: LastFrame | undefined | 'unreadable' } => ({ waitedMs: now() - t0, last });
+    if (!last || last === 'unreadable' || last.last || o.finished(last)) return done();
+    if (now() - last.capturedAt >= o.stallMs) return done();
+    if (now() - t0 >= o.budgetMs || o.signal.aborted) return done();
     await sleep(o.pollMs, o.signal);
   }
 }

@@ -13,7 +13,7 @@ import { sessionLogger, type Logger } from '@switchboard/telemetry';
 import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
 import { PromptCache, cachedChunks, type CachedUtterance } from './prompt-cache';
-import { lastFrameReader, resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame, type Resume } from './session-audio';
+import { resumeOf, startedReader, strictLastFrameReader, waitForTurnToSpeak, type LastFrame, type Resume } from './session-audio';
 import { FRAME_MS, streamFrames } from './stream';
 
 export interface TtsStreamerOptions {
@@ -126,7 +126,6 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
   // A redelivered speak (lost ack) that this replica already streamed is not spoken twice.
   const spoken = new ExpiringSet({ ttlMs: 10 * 60_000, maxEntries: 10_000 });
   const cancelConsumer = cancelConsumerName(ctx.replicaId);
-  const readLast = lastFrameReader(bus);
   // A replica frozen past ack_wait before its first frame has lost the speak to another replica
   // (found by the pipeline slow-consumer run: two replicas streamed the same answer, interleaved).
   const loopGaps = bus.loopGaps;
@@ -234,23 +233,23 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     }
     // One utterance of a call at a time across replicas: wait until the session's latest frames
     // end or stop — another utterance's, or this one's from a replica still streaming it (see below).
-    const turnToSpeak = waitForTurnToSpeak(() => readLast(ref.sessionId), {
+    const turnToSpeak = waitForTurnToSpeak(() => readLastForResume(ref.sessionId, live.signal), {
       stallMs: opts.sessionStallMs,
       pollMs: 40,
       budgetMs: opts.speakMaxAgeMs,
       signal: live.signal,
       finished: (f) => finished(ref.sessionId, f),
-    }).catch(() => 0);
-    // Then where this delivery starts, read from the streams on every delivery, not only when the
-    // delivery count says "redelivered": nats-server 2.9.10 hands some redeliveries out with a count
-    // of 1, and may hand a message out again while its first replica still streams it
-    // (nats-server#5305/#5338, fixed in 2.10.14; a CI run had a speak cut by kill -9 spoken again
-    // from frame 0 by the next replica). This runs while the engine synthesizes the first
-    // sentence, and no frame goes out before it answers.
+    });
+    // Then where this delivery starts, from the frame that wait read last and this speak's
+    // TTS_STARTED — decided on every delivery, not only when the delivery count says
+    // "redelivered": nats-server 2.9.10 hands some redeliveries out with a count of 1, and may hand
+    // a message out again while its first replica still streams it (nats-server#5305/#5338, fixed
+    // in 2.10.14; a CI run had a speak cut by kill -9 spoken again from frame 0 by the next
+    // replica). This runs while the engine synthesizes the first sentence, and no frame goes out
+    // before it answers.
     let startSeq = 0;
-    const gate = turnToSpeak.then(async () => {
-      const [last, started] = await Promise.all([readLastForResume(ref.sessionId, live.signal), startedBefore(ref.sessionId, cmd.commandId)]);
-      const r = resumeOf(last, ref.speakId, started);
+    const gate = turnToSpeak.then(async ({ last }) => {
+      const r = resumeOf(last, ref.speakId, await startedBefore(ref.sessionId, cmd.commandId));
       if (!('from' in r)) throw new NotSpokenAgain(r, last);
       startSeq = r.from;
       if (startSeq > 0) slog.info({ startSeq }, 'redelivered speak resumes after the frames already sent');

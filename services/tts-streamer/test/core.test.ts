@@ -324,10 +324,10 @@ test('turn to speak: waits while the session\'s latest frames keep coming — th
   // (nats-server#5305): the second holder must wait for that replica's last frame, not stream beside it.
   let clock = 0;
   const frame = (speakId: string, seq: number, last: boolean, capturedAt: number): LastFrame => ({ turnId: 't', speakId, seq, last, capturedAt });
-  const run = async (frames: Array<LastFrame | undefined>, finished: (f: LastFrame) => boolean = () => false): Promise<{ waited: number; reads: number }> => {
+  const run = async (frames: Array<LastFrame | undefined | 'unreadable'>, finished: (f: LastFrame) => boolean = () => false): Promise<{ waited: number; reads: number; last: LastFrame | undefined | 'unreadable' }> => {
     clock = 1_000;
     let reads = 0;
-    const waited = await waitForTurnToSpeak(
+    const { waitedMs: waited, last } = await waitForTurnToSpeak(
       async () => {
         const f = frames[Math.min(reads, frames.length - 1)];
         reads++;
@@ -336,15 +336,17 @@ test('turn to speak: waits while the session\'s latest frames keep coming — th
       },
       { stallMs: 1_500, pollMs: 0, budgetMs: 15_000, signal: new AbortController().signal, finished, now: () => clock },
     );
-    return { waited, reads };
+    return { waited, reads, last };
   };
   // This same speak, streamed elsewhere: fresh frames, then its last one.
   const own = await run([frame('s1', 10, false, 1_000), frame('s1', 11, false, 1_040), frame('s1', 12, true, 1_080)]);
   assert.equal(own.reads, 3, 'kept reading until the last frame of the utterance streaming elsewhere');
+  assert.deepEqual(own.last, frame('s1', 12, true, 1_080), 'the frame read last is handed to the resume decision');
   // Another utterance, cancelled: no last frame will come, it is over at once.
   assert.equal((await run([frame('s0', 5, false, 1_000)], () => true)).reads, 1);
   // Nothing in the stream, or the latest utterance already ended: no wait.
   assert.equal((await run([undefined])).reads, 1);
+  assert.equal((await run(['unreadable'])).last, 'unreadable', 'an unreadable frame holds nothing back and is reported as such');
   assert.equal((await run([frame('s1', 40, true, 1_000)])).reads, 1);
   // Frames that stopped coming (their replica died): waits only until they are stallMs old.
   const stalled = await run([frame('s1', 10, false, 1_000)]);

@@ -7,47 +7,41 @@
 // the server sends, which leaves the client in exactly that state, deterministically.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { StorageType } from '@nats-io/jetstream';
-import { startNatsServer, type NatsServerHandle } from '@switchboard/testkit';
-import { Bus, consume, type ConsumerHandle } from '@switchboard/bus';
+import { consume, type ConsumerHandle } from '@switchboard/bus';
 import { captureLogger, eventually } from './helpers';
-import { startFrameProxy, type FrameProxy } from './fixtures/frame-proxy';
+import { startProxiedBuses, type ProxiedBuses } from './fixtures/frame-proxy';
 
 const STREAM = 'PULL_RENEWAL';
 const EXPIRES_MS = 4_000; // idle heartbeat 2 s: the old code recovered only after 2 missed ones
 /** far below the old recovery (≥ 2 s after the lost status) and far above a loaded machine's delivery */
 const BUDGET_MS = 1_000;
 
-let server: NatsServerHandle;
-let proxy: FrameProxy;
-let producer: Bus;
-let consumerBus: Bus;
+let sut: ProxiedBuses;
 let handle: ConsumerHandle | undefined;
 let dropArmed = false;
 const { log, lines } = captureLogger();
 
 before(async () => {
-  server = await startNatsServer();
-  proxy = await startFrameProxy({ host: '127.0.0.1', port: server.port }, (f) => {
-    if (!dropArmed || !/^NATS\/1\.0 408/.test(f.headers)) return false;
-    dropArmed = false; // one status lost
-    return true;
+  sut = await startProxiedBuses({
+    name: 'pull',
+    stream: STREAM,
+    subjects: ['pullrenewal.>'],
+    log,
+    drop: (f) => {
+      if (!dropArmed || !/^NATS\/1\.0 408/.test(f.headers)) return false;
+      dropArmed = false; // one status lost
+      return true;
+    },
   });
-  producer = await Bus.connect({ servers: server.url, service: 'pull-producer', log, partitions: 1 });
-  consumerBus = await Bus.connect({ servers: proxy.url, service: 'pull-consumer', log, partitions: 1 });
-  await producer.jsm.streams.add({ name: STREAM, subjects: ['pullrenewal.>'], storage: StorageType.Memory });
 });
 after(async () => {
   await handle?.stop();
-  await consumerBus?.drain();
-  await producer?.drain();
-  await proxy?.close();
-  await server?.stop();
+  await sut?.close();
 });
 
 test('a pull request that ends without a status at the client does not stall consume()', async () => {
   const arrived = new Map<string, number>();
-  handle = await consume<string>(consumerBus, {
+  handle = await consume<string>(sut.consumerBus, {
     stream: STREAM,
     consumer: 'renewal',
     config: { filter_subject: 'pullrenewal.>' },
@@ -59,14 +53,14 @@ test('a pull request that ends without a status at the client does not stall con
   });
   const deliver = async (id: string): Promise<number> => {
     const sent = Date.now();
-    await producer.js.publish(`pullrenewal.${id}`, new TextEncoder().encode(id));
+    await sut.producer.js.publish(`pullrenewal.${id}`, new TextEncoder().encode(id));
     await eventually(() => arrived.has(id), `message ${id} delivered`, 3 * EXPIRES_MS);
     return arrived.get(id)! - sent;
   };
 
   assert.ok((await deliver('warm-up')) < BUDGET_MS);
   dropArmed = true;
-  await eventually(() => proxy.dropped.length === 1, 'the next pull expiry (its 408 is swallowed)', 3 * EXPIRES_MS);
+  await eventually(() => sut.proxy.dropped.length === 1, 'the next pull expiry (its 408 is swallowed)', 3 * EXPIRES_MS);
   await new Promise((r) => setTimeout(r, 50));
   const afterLostStatus = await deliver('after-lost-status');
   assert.ok(afterLostStatus < BUDGET_MS, `delivered ${afterLostStatus} ms after publish, right after a pull ended without a status (budget ${BUDGET_MS} ms)`);

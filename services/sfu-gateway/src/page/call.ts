@@ -57,7 +57,7 @@ interface SbHooks {
   epochNow(): number;
   /** Current RMS (0..1) of a source, from its AnalyserNode. */
   level(source: Source): number;
-  /** [pageEpochMs, rms, …] samples (every ~10 ms) since `fromEpochMs`. */
+  /** [pageEpochMs, rms, …] samples (one per 512-sample window, ~10.7 ms, on the audio clock) since `fromEpochMs`. */
   levelsSince(source: Source, fromEpochMs: number): number[];
   call(): Promise<void>;
   hangup(): void;
@@ -109,9 +109,9 @@ const sb: SbHooks = {
   updates: 0,
   clockOffsetMs: 0,
   epochNow,
-  level: (source) => analysers.get(source)?.current ?? 0,
+  level: (source) => meters.get(source)?.current ?? 0,
   levelsSince(source, fromEpochMs) {
-    const buf = analysers.get(source)?.samples ?? [];
+    const buf = meters.get(source)?.samples ?? [];
     let i = buf.length - 2;
     while (i >= 0 && buf[i]! >= fromEpochMs) i -= 2;
     return buf.slice(i + 2);
@@ -209,44 +209,70 @@ function renderWaterfall(): void {
 }
 
 // ------------------------------------------------------------------ audio levels
+// Levels: RMS over 512-sample windows (~10.7 ms at 48 kHz) on the audio clock. Every 40 ms the page
+// reads each AnalyserNode's last 4096 samples (~85 ms) and adds the windows it has not seen yet,
+// each stamped with the audio time its last sample was rendered. Before, a 10 ms timer read one
+// window per tick and stamped it with the tick's time: a busy renderer fires timers late (the
+// level then reads late, and windows in between were never seen), and 100 wakeups plus meter-bar
+// writes a second per page cost the callers' pages 16 % of a core at 6 calls (bench/e2e).
+const WINDOW = 512;
+const HISTORY = 4096;
+const POLL_MS = 40;
 interface Meter {
   analyser: AnalyserNode;
   buf: Float32Array<ArrayBuffer>;
+  /** Audio frame index (context sample clock) up to which windows were taken. */
+  doneFrame: number;
   samples: number[];
   current: number;
   bar?: HTMLElement;
 }
-const analysers = new Map<Source, Meter>();
+const meters = new Map<Source, Meter>();
 let audioCtx: AudioContext | undefined;
 let meterTimer: ReturnType<typeof setInterval> | undefined;
 
 function ensureAudioContext(): AudioContext {
   audioCtx ??= new AudioContext({ sampleRate: 48000 });
   void audioCtx.resume().catch(() => undefined);
-  meterTimer ??= setInterval(sampleLevels, 10);
+  meterTimer ??= setInterval(sampleLevels, POLL_MS);
   return audioCtx;
 }
 
 function sampleLevels(): void {
-  const now = epochNow();
-  for (const [source, m] of analysers) {
+  const ctx = audioCtx;
+  if (!ctx) return;
+  // The analysers hold the samples up to the context's current time: the newest one is "now".
+  const nowEpoch = epochNow();
+  const rate = ctx.sampleRate;
+  const endFrame = Math.round(ctx.currentTime * rate);
+  for (const [source, m] of meters) {
     m.analyser.getFloatTimeDomainData(m.buf);
-    let s = 0;
-    for (let i = 0; i < m.buf.length; i++) s += m.buf[i]! * m.buf[i]!;
-    m.current = Math.sqrt(s / m.buf.length);
-    m.samples.push(now, m.current);
+    const firstFrame = endFrame - HISTORY;
+    // Windows on a fixed 512-frame grid, so each is taken once whichever poll sees it complete.
+    let w = Math.max(Math.ceil(firstFrame / WINDOW), Math.ceil(m.doneFrame / WINDOW)) * WINDOW;
+    for (; w + WINDOW <= endFrame; w += WINDOW) {
+      let s = 0;
+      for (let i = w - firstFrame, n = i + WINDOW; i < n; i++) s += m.buf[i]! * m.buf[i]!;
+      const rms = Math.sqrt(s / WINDOW);
+      const at = nowEpoch - ((endFrame - (w + WINDOW)) / rate) * 1000;
+      m.current = rms;
+      m.samples.push(at, rms);
+      if (source === 'agent' && rms > HEARD_RMS) markHeard(at);
+    }
+    m.doneFrame = Math.max(m.doneFrame, w);
     if (m.samples.length > LEVEL_KEEP * 2) m.samples.splice(0, m.samples.length - LEVEL_KEEP * 2);
     if (m.bar) m.bar.style.width = `${Math.min(100, Math.round(Math.sqrt(m.current) * 220))}%`;
-    if (source === 'agent' && m.current > HEARD_RMS) markHeard(now);
   }
 }
 
 function meter(source: Source, track: MediaStreamTrack, bar?: HTMLElement): void {
   const ctx = ensureAudioContext();
   const analyser = ctx.createAnalyser();
-  analyser.fftSize = 512; // ~10.7 ms at 48 kHz: one window per sample tick
+  analyser.fftSize = HISTORY;
   ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  analysers.set(source, { analyser, buf: new Float32Array(analyser.fftSize), samples: [], current: 0, ...(bar ? { bar } : {}) });
+  // Windows from before the meter existed would be the analyser's initial silence.
+  const doneFrame = Math.round(ctx.currentTime * ctx.sampleRate);
+  meters.set(source, { analyser, buf: new Float32Array(HISTORY), doneFrame, samples: [], current: 0, ...(bar ? { bar } : {}) });
 }
 
 /** Remote audio must play through an element (or Chromium never decodes it for WebAudio). */
@@ -558,7 +584,7 @@ async function consumeAll(device: Device, recv: mc.Transport): Promise<void> {
     closers.push(() => {
       el.srcObject = null;
       el.remove();
-      analysers.delete(c.source);
+      meters.delete(c.source);
       receivers.splice(0);
     });
   }

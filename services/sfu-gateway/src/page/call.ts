@@ -10,6 +10,7 @@
 import { Device } from 'mediasoup-client';
 import type { types as mc } from 'mediasoup-client';
 import type { ServerMessage, SessionUpdateView } from '../signaling/protocol';
+import { levelWindows } from './levels';
 
 type Source = 'mic' | 'agent' | 'caller';
 
@@ -247,19 +248,14 @@ function sampleLevels(): void {
   const endFrame = Math.round(ctx.currentTime * rate);
   for (const [source, m] of meters) {
     m.analyser.getFloatTimeDomainData(m.buf);
-    const firstFrame = endFrame - HISTORY;
-    // Windows on a fixed 512-frame grid, so each is taken once whichever poll sees it complete.
-    let w = Math.max(Math.ceil(firstFrame / WINDOW), Math.ceil(m.doneFrame / WINDOW)) * WINDOW;
-    for (; w + WINDOW <= endFrame; w += WINDOW) {
-      let s = 0;
-      for (let i = w - firstFrame, n = i + WINDOW; i < n; i++) s += m.buf[i]! * m.buf[i]!;
-      const rms = Math.sqrt(s / WINDOW);
-      const at = nowEpoch - ((endFrame - (w + WINDOW)) / rate) * 1000;
+    const { windows, doneFrame } = levelWindows(m.buf, endFrame, m.doneFrame, WINDOW);
+    m.doneFrame = doneFrame;
+    for (const { endFrame: end, rms } of windows) {
+      const at = nowEpoch - ((endFrame - end) / rate) * 1000;
       m.current = rms;
       m.samples.push(at, rms);
       if (source === 'agent' && rms > HEARD_RMS) markHeard(at);
     }
-    m.doneFrame = Math.max(m.doneFrame, w);
     if (m.samples.length > LEVEL_KEEP * 2) m.samples.splice(0, m.samples.length - LEVEL_KEEP * 2);
     if (m.bar) m.bar.style.width = `${Math.min(100, Math.round(Math.sqrt(m.current) * 220))}%`;
   }

@@ -6,7 +6,9 @@
 // agent audio heard in the page, with its hops (→ SPEECH_ENDED → STT_FINAL → first audio sent),
 // barge-in (caller onset → agent silent in the browser, both measured in the page) with its hops
 // on the bus, the page's jitter-buffer delay, and the gateway's CPU per call (its Node process +
-// its mediasoup worker, from /proc). Writes an HTML waterfall to bench/out/.
+// its mediasoup worker, from /proc). Latency and CPU are over the same window, which starts 3 s after
+// the last call opened; turns and barge-ins from before it (calls still being set up) are printed
+// apart. Writes an HTML waterfall to bench/out/.
 //   node --import tsx bench/e2e/run.ts [--calls 4] [--seconds 60] [--env stt-adapter:STT_COMPLETE_END_MS=0 …]
 // All calls share Chromium's one fake microphone, so they speak at the same instants (worst case).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -75,6 +77,8 @@ interface Row {
   call: number;
   /** What ended the caller's speech (the stt-adapter's 'stt: speech ended' line nearest SPEECH_ENDED). */
   endpoint?: string;
+  /** Speech ended before the measured window: calls were still being opened (set-up, not steady state). */
+  setup: boolean;
   /** The caller's final transcript of the turn, as the page showed it. */
   text?: string;
   marks: Record<string, number | undefined>;
@@ -208,14 +212,19 @@ async function main(): Promise<void> {
         const realEnd = t.marks['speechEnded'] === undefined ? undefined : realSpeechEnd(mic, offset, t.marks['speechEnded']);
         const text = said.find((e) => e.at >= t.marks['final']! - 50)?.text;
         const endpoint = t.marks['speechEnded'] === undefined ? undefined : nearestEnd(ends, v.sessionId, t.marks['speechEnded']);
-        rows.push({ call: i + 1, marks: t.marks, ...(endpoint === undefined ? {} : { endpoint }), ...(text === undefined ? {} : { text }), ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
+        rows.push({ call: i + 1, setup: t.marks['speechEnded'] !== undefined && t.marks['speechEnded'] < t0, marks: t.marks, ...(endpoint === undefined ? {} : { endpoint }), ...(text === undefined ? {} : { text }), ...(t.heard === undefined ? {} : { heard: t.heard }), ...(realEnd === undefined ? {} : { realEnd }) });
       }
       chains.push(...(await bargeIns(p, v, trace, flushes)));
       const rs = (await p.evaluate(() => window.sb.recvStats())).find((r) => r.source === 'agent');
       if (rs) jitterMs.push((rs.jitterBufferDelay / Math.max(1, rs.jitterBufferEmittedCount)) * 1000);
     }
-    const v2v = rows.map((r) => r.marks['playbackStarted']! - r.marks['speechEnded']!).filter(Number.isFinite);
-    const heardRows = rows.filter((r) => r.heard !== undefined && r.realEnd !== undefined);
+    // The figures are over the measured window (the CPU's too): turns and barge-ins whose speech
+    // came while calls were still being opened are reported apart, not mixed into steady state.
+    const setupRows = rows.filter((r) => r.setup && r.heard !== undefined && r.realEnd !== undefined);
+    const setupChains = chains.filter((c) => c.pageOnset < t0);
+    chains.splice(0, chains.length, ...chains.filter((c) => c.pageOnset >= t0));
+    const v2v = rows.filter((r) => !r.setup).map((r) => r.marks['playbackStarted']! - r.marks['speechEnded']!).filter(Number.isFinite);
+    const heardRows = rows.filter((r) => !r.setup && r.heard !== undefined && r.realEnd !== undefined);
     const real = heardRows.map((r) => r.heard! - r.realEnd!);
     const hop = (a: (r: Row) => number | undefined, b: (r: Row) => number | undefined): string => {
       const xs = heardRows.map((r) => b(r)! - a(r)!).filter(Number.isFinite);
@@ -228,17 +237,18 @@ async function main(): Promise<void> {
     };
     for (const c of chains) console.log(`barge-in: ${describeBargeIn(c)}`);
     // Per turn, in the waterfall's stages (ms): where one slow turn lost its time.
-    for (const r of heardRows) {
+    for (const r of [...setupRows, ...heardRows]) {
       const m: Record<string, number | undefined> = { ...r.marks, realEnd: r.realEnd, heard: r.heard };
       const d = (a: string, b: string): string => f(m[b]! - m[a]!);
       console.log(
-        `turn: call ${r.call} ${f(r.heard! - r.realEnd!)} ms = hangover ${d('realEnd', 'speechEnded')} + stt ${d('speechEnded', 'final')} + rag ${d('final', 'answer')} + tts ${d('answer', 'ttsStarted')} + playout ${d('ttsStarted', 'playbackStarted')} + heard ${d('playbackStarted', 'heard')}  "${r.text ?? '?'}" [${r.endpoint ?? '?'}]`,
+        `turn${r.setup ? ' (set-up)' : ''}: call ${r.call} ${f(r.heard! - r.realEnd!)} ms = hangover ${d('realEnd', 'speechEnded')} + stt ${d('speechEnded', 'final')} + rag ${d('final', 'answer')} + tts ${d('answer', 'ttsStarted')} + playout ${d('ttsStarted', 'playbackStarted')} + heard ${d('playbackStarted', 'heard')}  "${r.text ?? '?'}" [${r.endpoint ?? '?'}]`,
       );
     }
     const summary: Record<string, string | number> = {
       calls: CALLS,
       'service env': values.env.join(' ') || '(defaults)',
       'turns measured (heard)': `${v2v.length} (${real.length})`,
+      'before the measured window, while calls were opened (not in the figures): turns, v2v p50 / max ms; barge-ins, max ms': `${setupRows.length}, ${f(pct(setupRows.map((r) => r.heard! - r.realEnd!), 50))} / ${f(Math.max(...setupRows.map((r) => r.heard! - r.realEnd!)))}; ${setupChains.length}, ${f(Math.max(...setupChains.map((c) => c.pageSilent - c.pageOnset)))}`,
       'voice-to-voice: real speech end → heard in browser p50 / p95 ms': `${f(pct(real, 50))} / ${f(pct(real, 95))}`,
       'hops p50/p95 ms: speech end → SPEECH_ENDED (hangover) | → STT_FINAL | → first audio sent | → heard': `${hop(
         (r) => r.realEnd,

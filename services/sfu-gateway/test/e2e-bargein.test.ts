@@ -2,7 +2,7 @@
 // says "stop" while the agent speaks. The page must show SPEAKING → INTERRUPT → LISTENING, and
 // the agent audio received by the browser must go silent soon after the caller's speech onset.
 // Both instants are measured in the page on one clock: the onset on the local microphone track,
-// the silence on the received agent track (AnalyserNode levels every ~10 ms).
+// the silence on the received agent track (RMS per ~10.7 ms window on the audio clock).
 // Figures are printed with `# e2e:`.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';

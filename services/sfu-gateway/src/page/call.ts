@@ -56,7 +56,7 @@ interface SbHooks {
   /** server epoch − page epoch (ms), from ping round trips. */
   clockOffsetMs: number;
   epochNow(): number;
-  /** Current RMS (0..1) of a source, from its AnalyserNode. */
+  /** Current RMS (0..1) of a source, its latest level window (up to one 40 ms read old). */
   level(source: Source): number;
   /** [pageEpochMs, rms, …] samples (one per 512-sample window, ~10.7 ms, on the audio clock) since `fromEpochMs`. */
   levelsSince(source: Source, fromEpochMs: number): number[];

@@ -232,11 +232,17 @@ export async function createCallMedia(
     onFrame: () => sender.onFrame(),
     onSkip: (n) => {
       sender.onSkip(n);
-      // Stalls come in bunches on a loaded machine: one line per 10 s with the count.
+      // Late wake-ups come in bunches on a loaded machine: at most one line per 10 s, with the slots
+      // skipped since the previous line and how long that was (many small delays, rarely one stall:
+      // a skipped slot delays the agent's audio by 20 ms, nothing is dropped).
       skippedSinceLog += n;
       const now = performance.now();
       if (now - lastSkipLogAt >= 10_000) {
-        log.warn({ slots: skippedSinceLog, totalSkipped: sender.stats.skippedSlots }, 'send clock skipped slots (event loop stalled)');
+        const sinceMs = Number.isFinite(lastSkipLogAt) ? Math.round(now - lastSkipLogAt) : undefined;
+        log.warn(
+          { slots: skippedSinceLog, ...(sinceMs === undefined ? {} : { sinceMs }), lateMaxMsSinceStart: Math.round(clock.stats().lateMaxMs), totalSkipped: sender.stats.skippedSlots },
+          'send clock skipped slots (woke up later than a 20 ms slot: event loop busy or CPU short)',
+        );
         lastSkipLogAt = now;
         skippedSinceLog = 0;
       }

@@ -169,6 +169,58 @@ test('1000 start/abort cycles do not leak decoder state', (t) => {
   assert.equal(s.inUse, 0);
 });
 
+test('a backlog is fed off the event loop: pushes meanwhile queue behind it and the words are those of an inline feed', async (t) => {
+  const speech = concatAudio(silence(300), await synthesizeFixture('how do I reset my password', 'flite:slt'), silence(300));
+  const frames = [...frames20ms(speech.samples, 16000)];
+  const cut = Math.floor(frames.length * 0.7);
+  // One fresh decoder each: a decoder's running mean (CMN) carries over between its utterances.
+  const one = { pool: { warm: 1, max: 1, keepSpare: false } };
+  const [a, b] = await Promise.all([createPocketSphinxEngine(one), createPocketSphinxEngine(one)]);
+  try {
+    const inline = a.startUtterance();
+    let t0 = performance.now();
+    for (const f of frames.slice(0, cut)) inline.push(f);
+    const inlineMs = performance.now() - t0;
+    for (const f of frames.slice(cut)) inline.push(f);
+    const expected = await inline.finishAsync();
+
+    const late = b.startUtterance();
+    t0 = performance.now();
+    late.pushBacklog!(frames.slice(0, cut));
+    const backlogCallMs = performance.now() - t0;
+    // Meanwhile the thread is free: timers run while the decoder works on the backlog.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    for (const f of frames.slice(cut)) late.push(f); // queued behind the backlog
+    assert.equal(typeof late.partial(), 'string', 'partial() answers while the backlog is fed');
+    assert.throws(() => late.finish(), (e: unknown) => e instanceof SpeechError && e.code === 'DECODE_FAILED' && e.retryable, 'finish() cannot end it while the worker thread holds the decoder');
+    const got = await late.finishAsync();
+    clearInterval(timer);
+    t.diagnostic(`${cut} frames: inline ${inlineMs.toFixed(1)} ms of blocked thread, pushBacklog() returned in ${backlogCallMs.toFixed(2)} ms; ${ticks} 1 ms timer ticks ran before the final`);
+    assert.equal(got.text, expected.text);
+    assert.ok(backlogCallMs < inlineMs / 4, `pushBacklog() held the thread ${backlogCallMs.toFixed(1)} ms (inline feed: ${inlineMs.toFixed(1)} ms)`);
+    assert.ok(ticks > 0, 'timers ran while the backlog was decoded');
+    assert.equal(b.stats().inUse, 0);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('an utterance aborted while its backlog is fed gives its decoder back once the worker thread is done', async () => {
+  const frames = [...frames20ms((await synthesizeFixture('where is my order', 'flite:slt')).samples, 16000)];
+  const u = stt.startUtterance();
+  u.pushBacklog!(frames);
+  u.abort();
+  u.abort(); // idempotent
+  assert.throws(() => u.push(frames[0]!), (e: unknown) => e instanceof SpeechError && e.code === 'UTTERANCE_DONE');
+  for (let waited = 0; stt.stats().inUse > 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(stt.stats().inUse, 0, 'the decoder went back to the pool');
+  const next = stt.startUtterance();
+  for (const f of frames) next.push(f);
+  assert.match((await next.finishAsync()).text, /order/);
+});
+
 test('finished utterances reject more audio; wrong language and a full pool fail with typed errors', async () => {
   const u = stt.startUtterance({ language: 'en-GB' });
   u.push(new Int16Array(320));

@@ -262,3 +262,53 @@ test('complete-text endpoint: a finished question ends ~200 ms sooner with the s
   assert.equal(two.ended.length, 2, 'the first part ended early');
   assert.match(two.texts.at(-1)!, /order.*address/, 'the continuation decoded from the first part on');
 });
+
+test('MIC_SET OPEN mid-utterance feeds the audio since the onset off the thread: setMic() returns at once, the final has every word', async (t) => {
+  const speech = await synthesizeFixture('I want to change my shipping address please', 'flite:slt');
+  const audio = concatAudio(silence(600), speech, silence(1200));
+  const openAt = 600 + Math.round(speech.samples.length / 16 / 2 / 20) * 20 + 400; // past the middle of the sentence
+  let setMicMs = NaN;
+  let backlogFrames = 0;
+  const events: RecognizerEvent[] = [];
+  const rec = new SessionRecognizer({
+    vad: engines.vad,
+    stt: engines.stt,
+    segmenter: { onsetConfirmMs: config.VAD_ONSET_CONFIRM_MS, hangoverMs: config.VAD_HANGOVER_MS },
+    prerollMs: config.STT_PREROLL_MS,
+    partialEveryMs: 0,
+    maxUtteranceMs: 20_000,
+    gatedGraceMs: 0,
+    resumeToleranceMs: 300,
+    mic: 'GATED',
+    sink: (ev) => events.push(ev),
+  });
+  let audioMs = 0;
+  let onsetMs: number | undefined;
+  for (const samples of frames20ms(audio.samples, 16000)) {
+    if (audioMs === openAt) {
+      backlogFrames = onsetMs === undefined ? 0 : (audioMs - onsetMs) / 20;
+      const t0 = performance.now();
+      await rec.setMic('OPEN');
+      setMicMs = performance.now() - t0;
+    }
+    await rec.push({ audioMs, samples });
+    const started = events.find((e) => e.type === 'speech_started');
+    if (started?.type === 'speech_started') onsetMs ??= started.audioMs;
+    audioMs += 20;
+  }
+  // Give the final pass time to finish (it is off-thread).
+  for (let waited = 0; !events.some((e) => e.type === 'final') && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  rec.close();
+  // The same backlog pushed inline, for scale.
+  const u = engines.stt.startUtterance();
+  const frames = [...frames20ms(audio.samples, 16000)].slice(Math.max(0, (onsetMs! - config.STT_PREROLL_MS) / 20), openAt / 20);
+  const t0 = performance.now();
+  for (const f of frames) u.push(f);
+  const inlineMs = performance.now() - t0;
+  u.abort();
+  const final = events.find((e) => e.type === 'final');
+  t.diagnostic(`OPEN after ${backlogFrames} frames of speech: setMic() took ${setMicMs.toFixed(1)} ms; the same audio pushed inline ${inlineMs.toFixed(1)} ms; final "${final?.type === 'final' ? final.text : '—'}"`);
+  assert.ok(final?.type === 'final' && /address/.test(final.text), `final from the onset: ${JSON.stringify(final)}`);
+  assert.ok(backlogFrames > 40, `the backlog was ${backlogFrames} frames`);
+  assert.ok(setMicMs < inlineMs / 4, `setMic('OPEN') held the thread ${setMicMs.toFixed(1)} ms (inline: ${inlineMs.toFixed(1)} ms)`);
+});

@@ -288,6 +288,12 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
   let framesSinceHyp = 0;
   let lastPartial = '';
   const scratch = [0];
+  // Backlog fed on a koffi worker thread: while it runs, nothing else may touch the decoder, so
+  // pushes queue, partial() answers from the last hypothesis, and the end (finish, abort) waits.
+  let feeding: Promise<void> | null = null;
+  const queued: Int16Array[] = [];
+  let feedError: unknown;
+  let abortWhenFed = false;
   const end = (): void => {
     done = true;
     lib.ps_end_utt(d.ps);
@@ -299,20 +305,58 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
   };
   const ensureActive = (): void => {
     if (done) throw new SpeechError('UTTERANCE_DONE', 'the utterance has already finished or been aborted');
+    if (feedError !== undefined) throw feedError;
+  };
+  const processNow = (pcm: Int16Array): void => {
+    if (lib.ps_process_raw(d.ps, pcm, pcm.length, 0, 0) < 0) {
+      throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
+    }
+    framesSinceHyp += 1;
+  };
+  /**
+   * Feeds the queued chunks off-thread one by one (as push() would: PocketSphinx's live CMN moves
+   * per call, so one big call decodes differently), then whatever was pushed meanwhile; ends the
+   * utterance there if abort() came meanwhile. Never rejects: a failure is kept for the next call.
+   */
+  const feed = async (): Promise<void> => {
+    try {
+      // Checked and left in the same synchronous step: a push() after this one runs inline.
+      while (queued.length > 0 && !abortWhenFed) {
+        const next = queued.shift()!;
+        const rc = await lib.async<number>('ps_process_raw', d.ps, next, next.length, 0, 0);
+        if (rc < 0) throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
+        framesSinceHyp += 1;
+      }
+    } catch (err) {
+      feedError = err;
+      queued.length = 0;
+    }
+    feeding = null;
+    if (abortWhenFed) {
+      abortWhenFed = false;
+      try {
+        end();
+      } finally {
+        release(d);
+      }
+    }
   };
   return {
     push(pcm: Int16Array): void {
       ensureActive();
       if (pcm.length === 0) return;
-      if (lib.ps_process_raw(d.ps, pcm, pcm.length, 0, 0) < 0) {
-        throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
-      }
-      framesSinceHyp += 1;
+      if (feeding) queued.push(pcm);
+      else processNow(pcm);
+    },
+    pushBacklog(chunks: readonly Int16Array[]): void {
+      ensureActive();
+      for (const c of chunks) if (c.length > 0) queued.push(c);
+      if (!feeding && queued.length > 0) feeding = feed();
     },
     partial(): string {
       ensureActive();
       // Backtracing the best path is cheap but not free: only redo it when audio arrived.
-      if (framesSinceHyp > 0) {
+      if (framesSinceHyp > 0 && !feeding) {
         framesSinceHyp = 0;
         lastPartial = lib.ps_get_hyp(d.ps, scratch) ?? '';
       }
@@ -320,6 +364,7 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
     },
     finish(): SttResult {
       ensureActive();
+      if (feeding) throw new SpeechError('DECODE_FAILED', 'audio is still being fed on a worker thread: use finishAsync()', true);
       try {
         end();
         return result();
@@ -328,9 +373,11 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
       }
     },
     async finishAsync(): Promise<SttResult> {
-      ensureActive();
+      if (done) throw new SpeechError('UTTERANCE_DONE', 'the utterance has already finished or been aborted');
       done = true;
       try {
+        while (feeding) await feeding;
+        if (feedError !== undefined) throw feedError;
         // The decoder belongs to this utterance alone until release(), so running its final
         // pass on another thread cannot race with other calls on it.
         await lib.async('ps_end_utt', d.ps);
@@ -341,6 +388,12 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
     },
     abort(): void {
       if (done) return;
+      if (feeding) {
+        done = true;
+        abortWhenFed = true;
+        queued.length = 0;
+        return;
+      }
       try {
         end();
       } finally {

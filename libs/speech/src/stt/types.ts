@@ -9,6 +9,13 @@ export interface SttResult {
 export interface SttUtterance {
   /** 16 kHz mono PCM16, any chunk size (20 ms frames in practice). */
   push(pcm: Int16Array): void;
+  /**
+   * Optional: feeds audio already buffered (an utterance's audio from its onset, when a decoder
+   * attaches late) off the calling thread; push() calls made meanwhile queue behind it, and
+   * partial() returns the previous hypothesis until it is done. Providers without it get push()
+   * per chunk.
+   */
+  pushBacklog?(chunks: readonly Int16Array[]): void;
   /** Best hypothesis so far. */
   partial(): string;
   finish(): SttResult;

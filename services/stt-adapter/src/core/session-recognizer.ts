@@ -414,7 +414,11 @@ export class SessionRecognizer {
       if (!(err instanceof SpeechError && err.retryable)) this.#o.onSttError?.(err, u.index);
       return;
     }
-    for (const f of u.frames) u.stt.push(f);
+    // The audio so far (after a late decoder, a dropped early pass, or MIC_SET OPEN mid-utterance:
+    // up to maxUtteranceMs) is fed off this thread where the provider can: fed inline it held the
+    // thread — and every other session on it — for 0.1–0.35× the audio's length.
+    if (u.stt.pushBacklog) u.stt.pushBacklog(u.frames);
+    else for (const f of u.frames) u.stt.push(f);
     u.sincePartialMs = 0;
   }
 

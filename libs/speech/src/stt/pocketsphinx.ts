@@ -324,20 +324,20 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
     return out;
   };
   /**
-   * Feeds everything queued off-thread in one call (the same words as pushing it chunk by chunk;
-   * one call per 20 ms chunk made each wait its turn on the thread pool: at 6 calls a backlog took
-   * 1.7 s), then whatever was pushed meanwhile; ends the utterance there if abort() came
-   * meanwhile. Never rejects: a failure is kept for the next call.
+   * Feeds the backlog off-thread in one call (the same words as pushing it chunk by chunk), then
+   * what was pushed meanwhile inline, as push() would have; ends the utterance there if abort()
+   * came meanwhile. Never rejects: a failure is kept for the next call. One hop only: with the
+   * pushes fed off-thread too (a hop per batch, and every utterance's preroll fed this way),
+   * finals came 1–2.7 s late in bench/e2e while 6 calls were being opened on saturated cores
+   * (likely the decoder falling behind real time, one scheduling wait per hop).
    */
   const feed = async (): Promise<void> => {
     try {
-      // Checked and left in the same synchronous step: a push() after this one runs inline.
-      while (queued.length > 0 && !abortWhenFed) {
-        const next = concat(queued.splice(0));
-        const rc = await lib.async<number>('ps_process_raw', d.ps, next, next.length, 0, 0);
-        if (rc < 0) throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
-        framesSinceHyp += 1;
-      }
+      const backlog = concat(queued.splice(0));
+      const rc = await lib.async<number>('ps_process_raw', d.ps, backlog, backlog.length, 0, 0);
+      if (rc < 0) throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
+      framesSinceHyp += 1;
+      if (!abortWhenFed) for (const pcm of queued.splice(0)) processNow(pcm);
     } catch (err) {
       feedError = err;
       queued.length = 0;

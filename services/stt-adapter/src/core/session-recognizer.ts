@@ -23,6 +23,10 @@ export type Mic = 'OPEN' | 'GATED' | 'CLOSED';
 
 const DEFAULT_DECODER_WAIT_MS = 5_000;
 const DECODER_POLL_MS = 20;
+/** Audio an attaching decoder is given off-thread (pushBacklog) when longer than this; an onset's
+ *  preroll (~300–500 ms) is pushed inline as before: a hop to a pool thread costs more than it
+ *  saves there when the cores are saturated. */
+const BACKLOG_OFF_THREAD_MS = 800;
 
 export type RecognizerEvent =
   | { readonly type: 'speech_started'; readonly utterance: number; readonly audioMs: number; readonly mic: Mic }
@@ -414,10 +418,10 @@ export class SessionRecognizer {
       if (!(err instanceof SpeechError && err.retryable)) this.#o.onSttError?.(err, u.index);
       return;
     }
-    // The audio so far (after a late decoder, a dropped early pass, or MIC_SET OPEN mid-utterance:
-    // up to maxUtteranceMs) is fed off this thread where the provider can: fed inline it held the
-    // thread — and every other session on it — for 0.1–0.35× the audio's length.
-    if (u.stt.pushBacklog) u.stt.pushBacklog(u.frames);
+    // Audio longer than an onset's preroll (after a late decoder, a dropped early pass, or MIC_SET
+    // OPEN mid-utterance: up to maxUtteranceMs) is fed off this thread where the provider can: fed
+    // inline it held the thread — and every other session on it — for 0.1–0.35× its length.
+    if (u.stt.pushBacklog && u.frames.length * this.#frameMs > BACKLOG_OFF_THREAD_MS) u.stt.pushBacklog(u.frames);
     else for (const f of u.frames) u.stt.push(f);
     u.sincePartialMs = 0;
   }

@@ -3,7 +3,7 @@ export type { SpeechErrorCode, SpeechLogger } from './errors';
 export { readWav, writeWav } from './audio/wav';
 export type { PcmAudio } from './audio/wav';
 export { resample } from './audio/resample';
-export { frames20ms, samplesPer20ms, FrameChunker } from './audio/frames';
+export { concatPcm, frames20ms, samplesPer20ms, FrameChunker } from './audio/frames';
 export { rmsDbfs, speechBoundsByEnergy } from './audio/energy';
 export { highBandTiltDb } from './audio/spectrum';
 export { normalizeWords, wordErrorRate, corpusWordErrorRate } from './text/wer';

@@ -27,7 +27,7 @@ interface Run {
 
 /** Feeds `audio` as 20 ms frames (as fast as the engines go, or paced in real time); each event
  *  records the audio position of the frame that produced it. */
-async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOptions> = {}, realTime = false, onFrame?: (audioMs: number) => void | Promise<void>): Promise<Run> {
+async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOptions> = {}, realTime = false, onFrame?: (audioMs: number, rec: SessionRecognizer) => void | Promise<void>): Promise<Run> {
   const out: Run = { events: [] };
   let audioMs = 0;
   const rec = new SessionRecognizer({
@@ -47,7 +47,7 @@ async function run(audio: PcmAudio, mic: Mic, opts: Partial<SessionRecognizerOpt
   for (const samples of frames20ms(audio.samples, 16000)) {
     const wait = t0 + audioMs - performance.now();
     if (realTime && wait > 0) await new Promise((r) => setTimeout(r, wait));
-    await onFrame?.(audioMs);
+    await onFrame?.(audioMs, rec);
     await rec.push({ audioMs, samples });
     audioMs += 20;
   }
@@ -268,45 +268,23 @@ test('MIC_SET OPEN mid-utterance feeds the audio since the onset off the thread:
   const audio = concatAudio(silence(600), speech, silence(1200));
   const openAt = 600 + Math.round(speech.samples.length / 16 / 2 / 20) * 20 + 400; // past the middle of the sentence
   let setMicMs = NaN;
-  let backlogFrames = 0;
-  const events: RecognizerEvent[] = [];
-  const rec = new SessionRecognizer({
-    vad: engines.vad,
-    stt: engines.stt,
-    segmenter: { onsetConfirmMs: config.VAD_ONSET_CONFIRM_MS, hangoverMs: config.VAD_HANGOVER_MS },
-    prerollMs: config.STT_PREROLL_MS,
-    partialEveryMs: 0,
-    maxUtteranceMs: 20_000,
-    gatedGraceMs: 0,
-    resumeToleranceMs: 300,
-    mic: 'GATED',
-    sink: (ev) => events.push(ev),
+  const r = await run(audio, 'GATED', {}, false, async (audioMs, rec) => {
+    if (audioMs !== openAt) return;
+    const t0 = performance.now();
+    await rec.setMic('OPEN');
+    setMicMs = performance.now() - t0;
   });
-  let audioMs = 0;
-  let onsetMs: number | undefined;
-  for (const samples of frames20ms(audio.samples, 16000)) {
-    if (audioMs === openAt) {
-      backlogFrames = onsetMs === undefined ? 0 : (audioMs - onsetMs) / 20;
-      const t0 = performance.now();
-      await rec.setMic('OPEN');
-      setMicMs = performance.now() - t0;
-    }
-    await rec.push({ audioMs, samples });
-    const started = events.find((e) => e.type === 'speech_started');
-    if (started?.type === 'speech_started') onsetMs ??= started.audioMs;
-    audioMs += 20;
-  }
-  // Give the final pass time to finish (it is off-thread).
-  for (let waited = 0; !events.some((e) => e.type === 'final') && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-  rec.close();
+  const started = r.events.find((e) => e.ev.type === 'speech_started')?.ev;
+  assert.ok(started?.type === 'speech_started', 'SPEECH_STARTED');
+  const backlogFrames = (openAt - started.audioMs) / 20;
   // The same backlog pushed inline, for scale.
   const u = engines.stt.startUtterance();
-  const frames = [...frames20ms(audio.samples, 16000)].slice(Math.max(0, (onsetMs! - config.STT_PREROLL_MS) / 20), openAt / 20);
+  const frames = frames20ms(audio.samples, 16000).slice(Math.max(0, (started.audioMs - config.STT_PREROLL_MS) / 20), openAt / 20);
   const t0 = performance.now();
   for (const f of frames) u.push(f);
   const inlineMs = performance.now() - t0;
   u.abort();
-  const final = events.find((e) => e.type === 'final');
+  const final = r.events.find((e) => e.ev.type === 'final')?.ev;
   t.diagnostic(`OPEN after ${backlogFrames} frames of speech: setMic() took ${setMicMs.toFixed(1)} ms; the same audio pushed inline ${inlineMs.toFixed(1)} ms; final "${final?.type === 'final' ? final.text : '—'}"`);
   assert.ok(final?.type === 'final' && /address/.test(final.text), `final from the onset: ${JSON.stringify(final)}`);
   assert.ok(backlogFrames > 40, `the backlog was ${backlogFrames} frames`);

@@ -8,7 +8,7 @@ import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { DeliveryLost, consume, replicaConsumerName, durableConsumer, fanOutConsumer, errorCode, isRetryable, type ConsumerHandle, type HandlerContext } from '@switchboard/bus';
 import { AudioFrame, STREAMS, decodeCommandOf, subjects, type Command } from '@switchboard/contracts';
 import type { ServiceComponent, ServiceContext } from '@switchboard/runtime';
-import type { TtsNote, TtsProvider } from '@switchboard/speech';
+import { concatPcm, type TtsNote, type TtsProvider } from '@switchboard/speech';
 import { sessionLogger, type Logger } from '@switchboard/telemetry';
 import { CancelRegistry, ExpiringSet, UtteranceCancelled } from './cancels';
 import { ttsDone, ttsError, ttsStarted, type EventMeta, type SpeakRef } from './events';
@@ -82,16 +82,6 @@ export function limitText(text: string, max: number): { text: string; cut: boole
   return { text: (space > head.length * 0.6 ? head.slice(0, space) : head).trimEnd(), cut: true };
 }
 
-const concat = (chunks: readonly Int16Array[]): Int16Array => {
-  const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-};
-
 /** This speak went out before (all of it, or until it was cut or superseded): it is not spoken again. */
 class NotSpokenAgain extends Error {
   constructor(
@@ -164,7 +154,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
     const synthesis = provider.synthesize(text, ctx.signal);
     const chunks: Int16Array[] = [];
     for await (const c of synthesis) chunks.push(c);
-    return { pcm: concat(chunks), notes: synthesis.notes };
+    return { pcm: concatPcm(chunks), notes: synthesis.notes };
   }
 
   async function warmCache(): Promise<void> {
@@ -365,7 +355,7 @@ export async function createTtsStreamer(ctx: ServiceContext<unknown>, provider: 
         utterances.inc({ outcome: 'done' });
         await bus.publishEvent(ttsDone(ref, result.audioMs, false, meta));
         if (collected && key && collected.length > 0) {
-          cache.set({ key, text, pcm: concat(collected), sampleRate: provider.sampleRate, pinned: false });
+          cache.set({ key, text, pcm: concatPcm(collected), sampleRate: provider.sampleRate, pinned: false });
           cacheSize.set(cache.size);
         }
         slog.info(

@@ -5,6 +5,17 @@ export function samplesPer20ms(sampleRate: number): number {
   return n;
 }
 
+/** Joins PCM chunks into one new array (always a copy, even of a single chunk). */
+export function concatPcm(chunks: readonly Int16Array[]): Int16Array {
+  const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** Splits PCM into 20 ms frames; a short last frame is zero-padded so every frame has equal length. */
 export function frames20ms(pcm: Int16Array, sampleRate: number): Int16Array[] {
   const size = samplesPer20ms(sampleRate);

@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { SpeechError, silentLogger, type SpeechLogger } from '../errors';
+import { concatPcm } from '../audio/frames';
 import { DEFAULT_MODEL_PATHS } from './model-files';
 import { loadPocketSphinx, NGRAM_AUTO, type PocketSphinxLib, type Ptr } from './pocketsphinx-ffi';
 import type { SttProvider, SttResult, SttUtterance } from './types';
@@ -313,16 +314,6 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
     }
     framesSinceHyp += 1;
   };
-  const concat = (chunks: readonly Int16Array[]): Int16Array => {
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
-  };
   /**
    * Feeds the backlog off-thread in one call (the same words as pushing it chunk by chunk), then
    * what was pushed meanwhile inline, as push() would have; ends the utterance there if abort()
@@ -333,7 +324,7 @@ function createUtterance(lib: PocketSphinxLib, d: Decoder, release: (d: Decoder)
    */
   const feed = async (): Promise<void> => {
     try {
-      const backlog = concat(queued.splice(0));
+      const backlog = concatPcm(queued.splice(0));
       const rc = await lib.async<number>('ps_process_raw', d.ps, backlog, backlog.length, 0, 0);
       if (rc < 0) throw new SpeechError('DECODE_FAILED', 'ps_process_raw failed', true);
       framesSinceHyp += 1;

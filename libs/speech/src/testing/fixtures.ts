@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readWav, type PcmAudio } from '../audio/wav';
 import { resample } from '../audio/resample';
+import { concatPcm } from '../audio/frames';
 
 const run = promisify(execFile);
 
@@ -70,14 +71,8 @@ export function silence(durationMs: number, sampleRate = 16000): PcmAudio {
 /** Joins clips of the same rate (e.g. silence + speech + silence with known lengths). */
 export function concatAudio(...clips: PcmAudio[]): PcmAudio {
   const sampleRate = clips[0]?.sampleRate ?? 16000;
-  const total = clips.reduce((n, c) => n + c.samples.length, 0);
-  const samples = new Int16Array(total);
-  let at = 0;
-  for (const c of clips) {
-    if (c.sampleRate !== sampleRate) throw new RangeError('concatAudio: clips differ in sample rate');
-    samples.set(c.samples, at);
-    at += c.samples.length;
-  }
+  if (clips.some((c) => c.sampleRate !== sampleRate)) throw new RangeError('concatAudio: clips differ in sample rate');
+  const samples = concatPcm(clips.map((c) => c.samples));
   return { sampleRate, samples };
 }
 
